@@ -1,0 +1,1 @@
+"""Model → analysis: shapes, parameters, multiply-accumulates and receptive fields."""

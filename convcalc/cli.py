@@ -1,0 +1,221 @@
+"""The command line: parse, call the core, render. Exit status 0 on success, 2 for bad
+input of any kind with one `error:` line on standard error, 1 only for a bug."""
+
+from __future__ import annotations
+
+import re
+import sys
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from convcalc.errors import ConvcalcError, Where
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Shapes, parameters, multiply-accumulates and receptive fields of convolutional "
+    "networks, exactly and without a deep learning framework.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+InputOption = Annotated[
+    str | None, typer.Option("--input", help="Input shape, channels first: 3x224x224.")
+]
+FormatOption = Annotated[Format, typer.Option("--format", help="Output form.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Short for --format json.")]
+BatchOption = Annotated[
+    int, typer.Option("--batch", min=1, help="Batch size; scales only the memory figures.")
+]
+
+_NUMBERS = re.compile(r"^-?[\d.,-]+(x-?[\d.,-]+)*$")
+
+
+def _scalar(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def flag_value(text: str) -> Any:
+    """A flag's text as the plain value a model file would hold: "3" → 3, "3x5" → [3, 5],
+    "0,1x1,1" → [[0, 1], [1, 1]] (before,after per axis), "same" → "same"."""
+    if not _NUMBERS.match(text):
+        return text
+    axes = [
+        [_scalar(p) for p in axis.split(",")] if "," in axis else _scalar(axis)
+        for axis in text.split("x")
+    ]
+    return axes if len(axes) > 1 or "x" in text else axes[0]
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    from convcalc.loader import check_shape
+
+    try:
+        return check_shape([_scalar(part) for part in text.split("x")])
+    except ConvcalcError as error:
+        raise ConvcalcError(
+            f"expected a shape like 3x224x224 (channels, then 1 to 3 spatial sizes), got {text!r}",
+            Where("--input"),
+        ) from error
+
+
+def _format(format: Format, json: bool) -> Format:
+    return Format.json if json else format
+
+
+@app.command()
+def layer(
+    kind: Annotated[str, typer.Argument(help="The layer kind: conv, conv_transpose, max_pool, …")],
+    input: Annotated[str, typer.Option("--input", help="Input shape, channels first: 3x224x224.")],
+    out_channels: Annotated[str | None, typer.Option(help="Output channels (conv).")] = None,
+    kernel_size: Annotated[
+        str | None, typer.Option(help="Kernel size: 3, or 3x5 per axis.")
+    ] = None,
+    stride: Annotated[str | None, typer.Option(help="Stride: 2, or 2x1 per axis.")] = None,
+    padding: Annotated[
+        str | None,
+        typer.Option(
+            help="Padding: 1, 1x2 per axis, 0,1x0,1 (before,after per axis), same, valid."
+        ),
+    ] = None,
+    dilation: Annotated[str | None, typer.Option(help="Dilation: 2, or 2x1 per axis.")] = None,
+    groups: Annotated[str | None, typer.Option(help="Groups (conv).")] = None,
+    bias: Annotated[
+        bool | None, typer.Option("--bias/--no-bias", help="With or without bias.")
+    ] = None,
+    output_padding: Annotated[
+        str | None, typer.Option(help="Output padding (conv_transpose).")
+    ] = None,
+    ceil_mode: Annotated[
+        bool | None, typer.Option("--ceil-mode", help="Round the output size up (pools).")
+    ] = None,
+    output_size: Annotated[str | None, typer.Option(help="Output size (adaptive pools).")] = None,
+    scale_factor: Annotated[str | None, typer.Option(help="Scale factor (upsample).")] = None,
+    size: Annotated[str | None, typer.Option(help="Output size (upsample).")] = None,
+    mode: Annotated[str | None, typer.Option(help="Interpolation mode (upsample).")] = None,
+    align_corners: Annotated[
+        bool | None, typer.Option("--align-corners", help="(upsample)")
+    ] = None,
+    out_features: Annotated[str | None, typer.Option(help="Output features (linear).")] = None,
+    num_groups: Annotated[str | None, typer.Option(help="Groups (group_norm).")] = None,
+    in_channels: Annotated[
+        str | None, typer.Option(help="Input channels; must match the input.")
+    ] = None,
+    in_features: Annotated[
+        str | None, typer.Option(help="Input features; must match the input.")
+    ] = None,
+    batch: BatchOption = 1,
+    format: Annotated[
+        Format, typer.Option("--format", help="Output form: table or json.")
+    ] = Format.table,
+    json: JsonOption = False,
+) -> None:
+    """One layer: output shape, params, MACs and receptive field.
+
+    Example: convcalc layer conv --input 3x224x224 --out-channels 64 --kernel-size 7
+    --stride 2 --padding 3
+    """
+    from convcalc.analysis.analyze import analyze_layer
+    from convcalc.loader import build_layer
+    from convcalc.model.layers import KINDS
+
+    if kind not in KINDS:
+        known = ", ".join(sorted(KINDS))
+        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", Where("KIND"))
+    flags = {
+        "out_channels": out_channels, "kernel_size": kernel_size, "stride": stride,
+        "padding": padding, "dilation": dilation, "groups": groups, "bias": bias,
+        "output_padding": output_padding, "ceil_mode": ceil_mode, "output_size": output_size,
+        "scale_factor": scale_factor, "size": size, "mode": mode, "align_corners": align_corners,
+        "out_features": out_features, "num_groups": num_groups, "in_channels": in_channels,
+        "in_features": in_features,
+    }  # fmt: skip
+    given = {
+        name: flag_value(value) if isinstance(value, str) else value
+        for name, value in flags.items()
+        if value is not None
+    }
+
+    def place(name: str | None) -> Where:
+        return Where("--" + name.replace("_", "-") if name else kind)
+
+    analysis = analyze_layer(build_layer(kind, given, place), parse_shape(input), batch)
+    if _format(format, json) is Format.json:
+        from convcalc.render.data import to_layer_json
+
+        print(to_layer_json(analysis))
+    elif _format(format, json) is Format.table:
+        from convcalc.render.table import print_layer
+
+        print_layer(analysis)
+    else:
+        raise ConvcalcError("convcalc layer prints a table or json", Where("--format"))
+
+
+@app.command()
+def net(
+    model: Annotated[
+        str, typer.Argument(help="A model file (YAML or JSON), or - for standard input.")
+    ],
+    input: InputOption = None,
+    batch: BatchOption = 1,
+    format: FormatOption = Format.table,
+    json: JsonOption = False,
+) -> None:
+    """A whole network: one row per layer, totals, the receptive field, warnings.
+
+    Example: convcalc net examples/vgg_style.yaml --input 3x64x64 --json
+    """
+    from convcalc.analysis.analyze import analyze
+    from convcalc.loader import open_model
+
+    analysis = analyze(open_model(model), parse_shape(input) if input else None, batch)
+    chosen = _format(format, json)
+    if chosen is Format.table:
+        from convcalc.render.table import print_network
+
+        print_network(analysis)
+        return
+    from convcalc.render import data
+
+    render = {Format.json: data.to_json, Format.csv: data.to_csv, Format.markdown: data.to_markdown}
+    text = render[chosen](analysis)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def main() -> None:
+    """The console script: run the app and turn bad input into `error:` and exit 2."""
+    from typer.exceptions import TyperException
+
+    # Typer's own errors (unknown option, missing argument, bad choice) are usage errors;
+    # standalone mode would print them as a multi-line panel, so they are caught here.
+    try:
+        app(sys.argv[1:] or ["--help"], prog_name="convcalc", standalone_mode=False)
+    except ConvcalcError as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(2)
+    except (typer.Exit, typer.Abort) as stop:
+        sys.exit(getattr(stop, "exit_code", 2))
+    except TyperException as error:
+        sys.stderr.write(f"error: {error.format_message()}\n")
+        sys.exit(2)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours; keep Python quiet about it.
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,1 @@
+"""The model: layer kinds and the networks made of them, as immutable values."""

@@ -1,0 +1,234 @@
+"""Arithmetic along one spatial axis: dilated kernels, padding, output sizes, windows.
+
+A *window* says which input positions one output unit reads on one axis: output index
+y reads input positions first(y) … last(y) (positions below 0 or past the input are
+padding). Every window here is periodic: first(y + q) = first(y) + p when its slope is
+p/q in lowest terms, which is what lets `analysis.field` compose them exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from convcalc.errors import ConvcalcError
+
+__all__ = [
+    "AXIS_NAMES",
+    "AdaptiveBins",
+    "Interpolation",
+    "Padding",
+    "Sliding",
+    "Transposed",
+    "Window",
+    "dilated",
+    "per_axis",
+    "resolve_padding",
+    "sliding_output_size",
+    "transposed_output_size",
+]
+
+Padding = int | tuple[int | tuple[int, int], ...] | Literal["same", "valid"]
+
+#: Names of the spatial axes by their count, for messages.
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def per_axis(value: int | tuple[int, ...], ndim: int, name: str) -> tuple[int, ...]:
+    """One value per spatial axis from a number (every axis) or a list (one per axis)."""
+    if isinstance(value, int):
+        return (value,) * ndim
+    if len(value) != ndim:
+        raise ConvcalcError(
+            f"{name} has {len(value)} values, but the input has {ndim} spatial "
+            f"ax{'is' if ndim == 1 else 'es'}"
+        )
+    return value
+
+
+def dilated(kernel: int, dilation: int) -> int:
+    """The extent a dilated kernel spans: (k − 1)·d + 1 (PyTorch Conv docs; Araujo et al. 2019)."""
+    return (kernel - 1) * dilation + 1
+
+
+def resolve_padding(
+    padding: Padding, sizes: tuple[int, ...], spans: tuple[int, ...], strides: tuple[int, ...]
+) -> tuple[tuple[int, int], ...]:
+    """(before, after) per axis; `spans` are the dilated kernels.
+
+    "same" is TensorFlow's rule at any stride: output = ceil(input / stride), total
+    padding = max((output − 1)·stride + span − input, 0), the odd pixel after.
+    """
+    ndim = len(sizes)
+    if padding == "valid":
+        return ((0, 0),) * ndim
+    if padding == "same":
+        pairs = []
+        for size, span, stride in zip(sizes, spans, strides, strict=True):
+            total = max((-(-size // stride) - 1) * stride + span - size, 0)
+            pairs.append((total // 2, total - total // 2))
+        return tuple(pairs)
+    if isinstance(padding, int):
+        return ((padding, padding),) * ndim
+    if len(padding) != ndim:
+        raise ConvcalcError(
+            f"padding has {len(padding)} values, but the input has {ndim} spatial "
+            f"ax{'is' if ndim == 1 else 'es'}"
+        )
+    return tuple((p, p) if isinstance(p, int) else p for p in padding)
+
+
+def sliding_output_size(
+    size: int, span: int, stride: int, before: int, after: int, ceil_mode: bool = False
+) -> int:
+    """Output size of a sliding window (PyTorch Conv and pooling docs).
+
+    floor((size + before + after − span) / stride) + 1; with ceil_mode the division
+    rounds up, but the last window must start inside the input or its left padding.
+    """
+    reach = size + before + after - span
+    if not ceil_mode:
+        return reach // stride + 1
+    out = -(-reach // stride) + 1
+    if (out - 1) * stride >= size + before:
+        out -= 1
+    return out
+
+
+def transposed_output_size(
+    size: int, span: int, stride: int, before: int, after: int, output_padding: int
+) -> int:
+    """(size − 1)·stride − before − after + span + output_padding (PyTorch ConvTranspose docs)."""
+    return (size - 1) * stride - before - after + span + output_padding
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which input positions output unit y reads on one axis: first(y) … last(y)."""
+
+    @property
+    def slope(self) -> Fraction:
+        """How far the window moves along the input per output unit."""
+        raise NotImplementedError
+
+    def first(self, y: int) -> int:
+        raise NotImplementedError
+
+    def last(self, y: int) -> int:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Sliding(Window):
+    """A convolution or pooling window: y reads y·stride − before … that + span − 1."""
+
+    span: int
+    stride: int
+    before: int
+
+    @property
+    def slope(self) -> Fraction:
+        return Fraction(self.stride)
+
+    def first(self, y: int) -> int:
+        return y * self.stride - self.before
+
+    def last(self, y: int) -> int:
+        return y * self.stride - self.before + self.span - 1
+
+
+@dataclass(frozen=True)
+class Transposed(Window):
+    """A transposed convolution (Dumoulin & Visin 2016, §4): input i writes output
+    i·stride − before + j·dilation for each kernel tap j, so output y reads the inputs
+    i = (y + before − j·dilation) / stride that are whole numbers.
+
+    Some outputs may read nothing (a kernel shorter than the stride, or dilation and
+    stride sharing a factor); such a unit gets the `first` of the next unit that reads
+    something and the `last` of the previous one, so that first and last stay
+    monotone and a span over several units is still [first(lo), last(hi)].
+    """
+
+    kernel: int
+    dilation: int
+    stride: int
+    before: int
+
+    @property
+    def slope(self) -> Fraction:
+        return Fraction(1, self.stride)
+
+    def _reads(self, y: int) -> list[int]:
+        taps = (y + self.before - j * self.dilation for j in range(self.kernel))
+        return [t // self.stride for t in taps if t % self.stride == 0]
+
+    def first(self, y: int) -> int:
+        # Tap 0 lands on every stride-th output, so one of the next `stride` units reads.
+        return next(min(r) for t in range(self.stride) if (r := self._reads(y + t)))
+
+    def last(self, y: int) -> int:
+        return next(max(r) for t in range(self.stride) if (r := self._reads(y - t)))
+
+
+@dataclass(frozen=True)
+class Interpolation(Window):
+    """Upsampling by PyTorch's index rule, exact (`ratio` is input size / output size).
+
+    nearest: y reads floor(y·ratio); nearest-exact: floor((y + ½)·ratio). The linear
+    family takes the source x = (y + ½)·ratio − ½ (align_corners false) or y·ratio (true,
+    where ratio = (in − 1)/(out − 1)) and reads floor(x) and floor(x) + 1, cubic
+    floor(x) − 1 … floor(x) + 2; where x is whole, the other taps weigh 0 and only
+    floor(x) is read. Clamping at the border is left out: a field describes units away
+    from the border.
+    """
+
+    ratio: Fraction
+    mode: Literal["nearest", "nearest-exact", "linear", "cubic"]
+    align_corners: bool = False
+
+    @property
+    def slope(self) -> Fraction:
+        return self.ratio
+
+    def _source(self, y: int) -> Fraction:
+        if self.mode == "nearest" or self.align_corners:
+            return y * self.ratio
+        if self.mode == "nearest-exact":
+            return (y + Fraction(1, 2)) * self.ratio
+        return (y + Fraction(1, 2)) * self.ratio - Fraction(1, 2)
+
+    def _taps(self, y: int) -> tuple[int, int]:
+        source = self._source(y)
+        whole = math.floor(source)
+        if self.mode in ("nearest", "nearest-exact") or source.denominator == 1:
+            return whole, whole
+        return (whole, whole + 1) if self.mode == "linear" else (whole - 1, whole + 2)
+
+    def first(self, y: int) -> int:
+        return self._taps(y)[0]
+
+    def last(self, y: int) -> int:
+        return self._taps(y)[1]
+
+
+@dataclass(frozen=True)
+class AdaptiveBins(Window):
+    """PyTorch's adaptive pooling bins: unit i pools floor(i·n/m) … ceil((i + 1)·n/m) − 1
+    for input size n and output size m. Where m divides n this is the fixed pool with
+    kernel = stride = n/m; otherwise the bins vary and the slope is the fraction n/m.
+    """
+
+    size: int
+    output_size: int
+
+    @property
+    def slope(self) -> Fraction:
+        return Fraction(self.size, self.output_size)
+
+    def first(self, y: int) -> int:
+        return (y * self.size) // self.output_size
+
+    def last(self, y: int) -> int:
+        return -(-((y + 1) * self.size) // self.output_size) - 1

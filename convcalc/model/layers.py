@@ -1,0 +1,576 @@
+"""The leaf layer kinds: frozen values that know their own arithmetic.
+
+`Layer.apply(shape)` gives what the layer does to an input of that shape: the output
+shape, the parameters and multiply-accumulates it adds, the window each output unit reads
+on every spatial axis (the step of the receptive field), and findings about silent
+mistakes. Parameter names and defaults are PyTorch's; each dataclass field made with
+`param` is one, checked by the loader. Adding a kind is one class here plus one entry in
+`KINDS` at the bottom.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar
+
+from convcalc.errors import ConvcalcError
+from convcalc.model.axes import (
+    AXIS_NAMES,
+    AdaptiveBins,
+    Interpolation,
+    Padding,
+    Sliding,
+    Transposed,
+    Window,
+    dilated,
+    per_axis,
+    resolve_padding,
+    sliding_output_size,
+    transposed_output_size,
+)
+from convcalc.model.params import (
+    axis_non_negative,
+    axis_positive,
+    boolean,
+    choice,
+    number,
+    optional,
+    output_sizes,
+    padding_form,
+    param,
+    positive_int,
+    probability,
+    scale_factors,
+)
+
+__all__ = ["KINDS", "Effect", "Finding", "Layer", "Shape", "format_shape"]
+
+#: Channels first, without the batch: [C, L], [C, H, W], [C, D, H, W], or [N] once flat.
+Shape = tuple[int, ...]
+
+#: Every output unit reads the same position of the input on this axis.
+POINTWISE = Sliding(span=1, stride=1, before=0)
+
+
+def format_shape(shape: Shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A silent mistake a layer makes: a stable `code` and a sentence for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a layer does to one input shape.
+
+    `windows` has one window per spatial axis of the input, or is None when every output
+    unit sees the whole input (no spatial axes left, or a global pooling).
+    """
+
+    output_shape: Shape
+    params: int = 0
+    macs: int = 0
+    windows: tuple[Window, ...] | None = None
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    kind: ClassVar[str]
+
+    def apply(self, shape: Shape) -> Effect:
+        raise NotImplementedError
+
+
+def _spatial(kind: str, shape: Shape) -> tuple[int, ...]:
+    if len(shape) < 2:
+        raise ConvcalcError(
+            f"{kind} needs spatial axes, an input [C, L], [C, H, W] or [C, D, H, W]; "
+            f"got {format_shape(shape)}"
+        )
+    return shape[1:]
+
+
+def _pointwise(shape: Shape, params: int = 0) -> Effect:
+    windows = (POINTWISE,) * (len(shape) - 1) if len(shape) > 1 else None
+    return Effect(shape, params, windows=windows)
+
+
+def _check_in(name: str, given: int | None, actual: int) -> None:
+    if given is not None and given != actual:
+        raise ConvcalcError(f"{name} is {given}, but the input has {actual}")
+
+
+def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
+    for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if channels % groups:
+            raise ConvcalcError(f"groups ({groups}) must divide {name} ({channels})")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+@dataclass(frozen=True)
+class _Slide:
+    """A sliding window resolved on every axis: the shared arithmetic of convolutions
+    and pools."""
+
+    sizes: tuple[int, ...]
+    output_sizes: tuple[int, ...]
+    windows: tuple[Sliding, ...]
+    findings: tuple[Finding, ...]
+
+
+def _slide(
+    sizes: tuple[int, ...],
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...],
+    padding: Padding,
+    dilation: int | tuple[int, ...] = 1,
+    ceil_mode: bool = False,
+    max_padding: tuple[int, ...] | None = None,
+) -> _Slide:
+    ndim = len(sizes)
+    kernels = per_axis(kernel_size, ndim, "kernel_size")
+    strides = per_axis(stride, ndim, "stride")
+    spans = tuple(map(dilated, kernels, per_axis(dilation, ndim, "dilation")))
+    pads = resolve_padding(padding, sizes, spans, strides)
+    if max_padding is not None:
+        for pad, limit in zip(pads, max_padding, strict=True):
+            if max(pad) > limit:
+                raise ConvcalcError(
+                    f"padding {max(pad)} is more than half the kernel ({limit} at most), "
+                    "so some windows would read only padding"
+                )
+    outputs, windows, findings = [], [], []
+    for axis, size, span, step, (before, after) in zip(
+        AXIS_NAMES[ndim], sizes, spans, strides, pads, strict=True
+    ):
+        out = sliding_output_size(size, span, step, before, after, ceil_mode)
+        formula = f"({size} + {before} + {after} − {span}) / {step} + 1"
+        if out < 1:
+            raise ConvcalcError(
+                f"the output would be empty on axis {axis}: {formula} = {out}; the padded "
+                f"input ({size + before + after}) must be at least the kernel's span ({span})"
+            )
+        # Real input positions past the last window: the seed's "(W − K + 2P)/S is not
+        # an integer" case. Positions in the right padding that no window reaches are not.
+        dropped = size + before - ((out - 1) * step + span)
+        if dropped > 0:
+            more = step - (size + before + after - span) % step
+            findings.append(
+                Finding(
+                    "dropped-input",
+                    f"the last {_plural(dropped, 'input position')} of axis {axis} "
+                    f"(of {size}) {'is' if dropped == 1 else 'are'} never read: "
+                    f"({size} + {before} + {after} − {span}) / {step} is not a whole number; "
+                    f'pad {more} more after, or use padding "same"',
+                )
+            )
+        outputs.append(out)
+        windows.append(Sliding(span, step, before))
+    return _Slide(sizes, tuple(outputs), tuple(windows), tuple(findings))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conv(Layer):
+    kind = "conv"
+    out_channels: int = param(positive_int)
+    kernel_size: int | tuple[int, ...] = param(axis_positive)
+    stride: int | tuple[int, ...] = param(axis_positive, 1)
+    padding: Padding = param(padding_form, 0)
+    dilation: int | tuple[int, ...] = param(axis_positive, 1)
+    groups: int = param(positive_int, 1)
+    bias: bool = param(boolean, True)
+    in_channels: int | None = param(optional(positive_int), None)
+    padding_mode: str = param(choice("zeros", "reflect", "replicate", "circular"), "zeros")
+
+    def apply(self, shape: Shape) -> Effect:
+        channels = shape[0]
+        slide = _slide(
+            _spatial(self.kind, shape), self.kernel_size, self.stride, self.padding, self.dilation
+        )
+        _check_in("in_channels", self.in_channels, channels)
+        _check_groups(self.groups, channels, self.out_channels)
+        kernel = math.prod(per_axis(self.kernel_size, len(slide.sizes), "kernel_size"))
+        weights = self.out_channels * (channels // self.groups) * kernel
+        output = (self.out_channels, *slide.output_sizes)
+        # Each output element is one dot product over C_in/groups × kernel volume inputs.
+        macs = math.prod(output) * (channels // self.groups) * kernel
+        return Effect(
+            output, weights + self.out_channels * self.bias, macs, slide.windows, slide.findings
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvTranspose(Layer):
+    kind = "conv_transpose"
+    out_channels: int = param(positive_int)
+    kernel_size: int | tuple[int, ...] = param(axis_positive)
+    stride: int | tuple[int, ...] = param(axis_positive, 1)
+    padding: Padding = param(padding_form, 0)
+    output_padding: int | tuple[int, ...] = param(axis_non_negative, 0)
+    dilation: int | tuple[int, ...] = param(axis_positive, 1)
+    groups: int = param(positive_int, 1)
+    bias: bool = param(boolean, True)
+    in_channels: int | None = param(optional(positive_int), None)
+
+    def apply(self, shape: Shape) -> Effect:
+        channels, sizes = shape[0], _spatial(self.kind, shape)
+        ndim = len(sizes)
+        if self.padding == "same":
+            raise ConvcalcError(
+                'padding "same" is not defined for conv_transpose; give a number, one per '
+                "axis, or [before, after] pairs"
+            )
+        kernels = per_axis(self.kernel_size, ndim, "kernel_size")
+        strides = per_axis(self.stride, ndim, "stride")
+        dilations = per_axis(self.dilation, ndim, "dilation")
+        extras = per_axis(self.output_padding, ndim, "output_padding")
+        spans = tuple(map(dilated, kernels, dilations))
+        pads = resolve_padding(self.padding, sizes, spans, strides)
+        _check_in("in_channels", self.in_channels, channels)
+        _check_groups(self.groups, channels, self.out_channels)
+        outputs, windows = [], []
+        for axis, size, kernel, span, step, dil, extra, (before, after) in zip(
+            AXIS_NAMES[ndim], sizes, kernels, spans, strides, dilations, extras, pads, strict=True
+        ):
+            if extra >= max(step, dil):
+                raise ConvcalcError(
+                    f"output_padding ({extra}) must be smaller than the stride ({step}) "
+                    f"or the dilation ({dil}) on axis {axis}"
+                )
+            out = transposed_output_size(size, span, step, before, after, extra)
+            if out < 1:
+                raise ConvcalcError(
+                    f"the output would be empty on axis {axis}: ({size} − 1)·{step} − {before} "
+                    f"− {after} + {span} + {extra} = {out}"
+                )
+            outputs.append(out)
+            windows.append(Transposed(kernel, dil, step, before))
+        kernel_volume = math.prod(kernels)
+        weights = channels * (self.out_channels // self.groups) * kernel_volume
+        # Each input element is scattered to C_out/groups × kernel volume outputs.
+        macs = math.prod(shape) * (self.out_channels // self.groups) * kernel_volume
+        return Effect(
+            (self.out_channels, *outputs),
+            weights + self.out_channels * self.bias,
+            macs,
+            tuple(windows),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaxPool(Layer):
+    kind = "max_pool"
+    kernel_size: int | tuple[int, ...] = param(axis_positive)
+    stride: int | tuple[int, ...] | None = param(optional(axis_positive), None)
+    padding: Padding = param(padding_form, 0)
+    dilation: int | tuple[int, ...] = param(axis_positive, 1)
+    ceil_mode: bool = param(boolean, False)
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes = _spatial(self.kind, shape)
+        ndim = len(sizes)
+        # PyTorch refuses padding over half the dilated kernel: windows of padding only.
+        spans = tuple(
+            dilated(k, d)
+            for k, d in zip(
+                per_axis(self.kernel_size, ndim, "kernel_size"),
+                per_axis(self.dilation, ndim, "dilation"),
+                strict=True,
+            )
+        )
+        stride = self.kernel_size if self.stride is None else self.stride
+        slide = _slide(
+            sizes,
+            self.kernel_size,
+            stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            max_padding=tuple(span // 2 for span in spans),
+        )
+        return Effect(
+            (shape[0], *slide.output_sizes), windows=slide.windows, findings=slide.findings
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AvgPool(Layer):
+    kind = "avg_pool"
+    kernel_size: int | tuple[int, ...] = param(axis_positive)
+    stride: int | tuple[int, ...] | None = param(optional(axis_positive), None)
+    padding: Padding = param(padding_form, 0)
+    ceil_mode: bool = param(boolean, False)
+    count_include_pad: bool = param(boolean, True)
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes = _spatial(self.kind, shape)
+        kernels = per_axis(self.kernel_size, len(sizes), "kernel_size")
+        stride = self.kernel_size if self.stride is None else self.stride
+        slide = _slide(
+            sizes,
+            self.kernel_size,
+            stride,
+            self.padding,
+            1,
+            self.ceil_mode,
+            max_padding=tuple(k // 2 for k in kernels),
+        )
+        return Effect(
+            (shape[0], *slide.output_sizes), windows=slide.windows, findings=slide.findings
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveAvgPool(Layer):
+    kind = "adaptive_avg_pool"
+    output_size: int | tuple[int | None, ...] = param(output_sizes)
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes = _spatial(self.kind, shape)
+        wanted = (
+            (self.output_size,) * len(sizes)
+            if isinstance(self.output_size, int)
+            else self.output_size
+        )
+        if len(wanted) != len(sizes):
+            per_axis((0,) * len(wanted), len(sizes), "output_size")
+        outputs = tuple(
+            size if out is None else out for size, out in zip(sizes, wanted, strict=True)
+        )
+        if all(out == 1 for out in outputs):
+            windows = None  # a global pooling: every output unit sees the whole input
+        else:
+            windows = tuple(map(AdaptiveBins, sizes, outputs))
+        return Effect((shape[0], *outputs), windows=windows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveMaxPool(AdaptiveAvgPool):
+    kind = "adaptive_max_pool"
+
+
+_MODES = {
+    "nearest": "nearest",
+    "nearest-exact": "nearest-exact",
+    "linear": "linear",
+    "bilinear": "linear",
+    "trilinear": "linear",
+    "bicubic": "cubic",
+}
+# PyTorch ties each interpolating mode to a number of spatial axes.
+_MODE_AXES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upsample(Layer):
+    kind = "upsample"
+    scale_factor: Fraction | tuple[Fraction, ...] | None = param(optional(scale_factors), None)
+    size: int | tuple[int, ...] | None = param(optional(axis_positive), None)
+    mode: str = param(choice(*_MODES), "nearest")
+    align_corners: bool | None = param(optional(boolean), None)
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes = _spatial(self.kind, shape)
+        ndim = len(sizes)
+        if (self.scale_factor is None) == (self.size is None):
+            raise ConvcalcError("give exactly one of scale_factor and size")
+        axes = _MODE_AXES.get(self.mode, ndim)
+        if axes != ndim:
+            raise ConvcalcError(
+                f"mode {self.mode} works on {axes} spatial ax{'is' if axes == 1 else 'es'}, "
+                f"but the input has {ndim} (use linear, bilinear or trilinear to match)"
+            )
+        if self.align_corners is not None and self.mode.startswith("nearest"):
+            raise ConvcalcError("align_corners applies only to the linear and cubic modes")
+        if self.scale_factor is not None:
+            scales = (
+                (self.scale_factor,) * ndim
+                if isinstance(self.scale_factor, Fraction)
+                else self.scale_factor
+            )
+            if len(scales) != ndim:
+                per_axis((0,) * len(scales), ndim, "scale_factor")
+            outputs = tuple(
+                math.floor(size * scale) for size, scale in zip(sizes, scales, strict=True)
+            )
+            # PyTorch maps indices with 1/scale_factor when it is given, not in/out.
+            ratios = tuple(1 / scale for scale in scales)
+        else:
+            assert self.size is not None
+            outputs = per_axis(self.size, ndim, "size")
+            ratios = tuple(Fraction(size, out) for size, out in zip(sizes, outputs, strict=True))
+        for axis, size, out in zip(AXIS_NAMES[ndim], sizes, outputs, strict=True):
+            if out < 1:
+                raise ConvcalcError(f"the output would be empty on axis {axis}: {size} → {out}")
+        if self.align_corners:
+            ratios = tuple(
+                Fraction(size - 1, out - 1) if out > 1 else Fraction(0)
+                for size, out in zip(sizes, outputs, strict=True)
+            )
+        mode: Any = _MODES[self.mode]
+        windows = tuple(Interpolation(ratio, mode, bool(self.align_corners)) for ratio in ratios)
+        return Effect((shape[0], *outputs), windows=windows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linear(Layer):
+    kind = "linear"
+    out_features: int = param(positive_int)
+    bias: bool = param(boolean, True)
+    in_features: int | None = param(optional(positive_int), None)
+
+    def apply(self, shape: Shape) -> Effect:
+        if len(shape) != 1:
+            raise ConvcalcError(
+                f"linear needs a flat input [N]; got {format_shape(shape)} "
+                "(add flatten or a global pooling before it)"
+            )
+        _check_in("in_features", self.in_features, shape[0])
+        weights = shape[0] * self.out_features
+        return Effect((self.out_features,), weights + self.out_features * self.bias, weights)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flatten(Layer):
+    kind = "flatten"
+
+    def apply(self, shape: Shape) -> Effect:
+        return Effect((math.prod(shape),))
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchNorm(Layer):
+    kind = "batch_norm"
+    affine: bool = param(boolean, True)
+    eps: float = param(number, 1e-5)
+    momentum: float | None = param(optional(probability), 0.1)
+
+    def apply(self, shape: Shape) -> Effect:
+        # A scale and a shift per channel; running statistics are buffers, not parameters.
+        return _pointwise(shape, 2 * shape[0] * self.affine)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupNorm(Layer):
+    kind = "group_norm"
+    num_groups: int = param(positive_int)
+    affine: bool = param(boolean, True)
+    eps: float = param(number, 1e-5)
+
+    def apply(self, shape: Shape) -> Effect:
+        if shape[0] % self.num_groups:
+            raise ConvcalcError(
+                f"num_groups ({self.num_groups}) must divide the channels ({shape[0]})"
+            )
+        return _pointwise(shape, 2 * shape[0] * self.affine)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Elementwise(Layer):
+    """A layer that keeps the shape, has no parameters, and reads one position."""
+
+    def apply(self, shape: Shape) -> Effect:
+        return _pointwise(shape)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReLU(Elementwise):
+    kind = "relu"
+    inplace: bool = param(boolean, False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReLU6(ReLU):
+    kind = "relu6"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeakyReLU(ReLU):
+    kind = "leaky_relu"
+    negative_slope: float = param(number, 0.01)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GELU(Elementwise):
+    kind = "gelu"
+    approximate: str = param(choice("none", "tanh"), "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiLU(ReLU):
+    kind = "silu"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hardswish(ReLU):
+    kind = "hardswish"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sigmoid(Elementwise):
+    kind = "sigmoid"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tanh(Elementwise):
+    kind = "tanh"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Softmax(Elementwise):
+    """Softmax over the channels: each unit still reads one spatial position."""
+
+    kind = "softmax"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dropout(Elementwise):
+    kind = "dropout"
+    p: float = param(probability, 0.5)
+    inplace: bool = param(boolean, False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity(Elementwise):
+    kind = "identity"
+
+
+#: The loader's table of leaf kinds, by the name a model file uses.
+KINDS: dict[str, type[Layer]] = {
+    cls.kind: cls
+    for cls in (
+        Conv,
+        ConvTranspose,
+        MaxPool,
+        AvgPool,
+        AdaptiveAvgPool,
+        AdaptiveMaxPool,
+        Upsample,
+        Linear,
+        Flatten,
+        BatchNorm,
+        GroupNorm,
+        ReLU,
+        ReLU6,
+        LeakyReLU,
+        GELU,
+        SiLU,
+        Sigmoid,
+        Tanh,
+        Hardswish,
+        Softmax,
+        Dropout,
+        Identity,
+    )
+}

@@ -1,0 +1,1 @@
+"""Analysis → text: one module per output form, all reading the same `Analysis`."""

@@ -1,0 +1,116 @@
+"""The columns of a network's table, shared by every renderer, and number formatting.
+
+Numbers are exact in the core; here, at the edge, they become text: exact for CSV
+(`exact=True`), readable at a glance for people (thousands separators, K/M/G).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+from fractions import Fraction
+
+from convcalc.analysis.analyze import ReceptiveField, Row
+
+__all__ = [
+    "Column",
+    "cells",
+    "format_axes",
+    "format_bytes",
+    "format_count",
+    "format_number",
+    "format_shape",
+    "format_si",
+]
+
+
+class Column(Enum):
+    """A column: its machine key (CSV header) and its title for people."""
+
+    LAYER = ("layer", "Layer")
+    KIND = ("kind", "Kind")
+    OUTPUT_SHAPE = ("output_shape", "Output shape")
+    PARAMS = ("params", "Params")
+    MACS = ("macs", "MACs")
+    FIELD_SIZE = ("field_size", "Field")
+    EFFECTIVE_STRIDE = ("effective_stride", "Eff. stride")
+    EFFECTIVE_PADDING = ("effective_padding", "Eff. padding")
+
+    def __init__(self, key: str, title: str) -> None:
+        self.key = key
+        self.title = title
+
+    @property
+    def numeric(self) -> bool:
+        return self in (Column.PARAMS, Column.MACS)
+
+
+def format_count(value: int) -> str:
+    return f"{value:,}"
+
+
+def format_si(value: int) -> str:
+    """4089184256 → 4.09G: three significant figures, for figures read at a glance."""
+    for divisor, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if abs(value) >= divisor:
+            return (
+                f"{value / divisor:.3g}{suffix}"
+                if value / divisor < 100
+                else f"{value / divisor:.0f}{suffix}"
+            )
+    return str(value)
+
+
+def format_bytes(value: int) -> str:
+    for divisor, suffix in ((10**9, "GB"), (10**6, "MB"), (10**3, "kB")):
+        if value >= divisor:
+            return f"{value / divisor:.2f} {suffix}"
+    return f"{value} B"
+
+
+def format_number(value: Fraction) -> str:
+    """A whole number as is, anything else as the fraction it is (1/2, 3/2)."""
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )
+
+
+def format_axes(values: Iterable[int | Fraction], separator: str = "×") -> str:
+    """One value per spatial axis; a single value when every axis agrees."""
+    texts = [format_number(Fraction(v)) for v in values]
+    return texts[0] if len(set(texts)) == 1 else separator.join(texts)
+
+
+def format_shape(shape: tuple[int, ...], separator: str = "×") -> str:
+    return separator.join(map(str, shape))
+
+
+_FIELD = (Column.FIELD_SIZE, Column.EFFECTIVE_STRIDE, Column.EFFECTIVE_PADDING)
+
+
+def _exact_axes(values: Iterable[int | Fraction]) -> str:
+    return "x".join(format_number(Fraction(v)) for v in values)
+
+
+def _field(field: ReceptiveField | None, exact: bool) -> dict[Column, str]:
+    if field is None:  # no spatial axes, or past a global pooling: the whole input
+        return dict.fromkeys(_FIELD, "" if exact else "—")
+    axes = _exact_axes if exact else format_axes
+    values: tuple[tuple[int | Fraction, ...], ...] = (
+        field.size,
+        field.effective_stride,
+        field.effective_padding,
+    )
+    return {column: axes(value) for column, value in zip(_FIELD, values, strict=True)}
+
+
+def cells(row: Row, exact: bool = False) -> dict[Column, str]:
+    """A row's text in every column: exact (CSV) or readable (table, Markdown)."""
+    return {
+        Column.LAYER: row.path if exact else (row.name or row.path),
+        Column.KIND: row.kind,
+        Column.OUTPUT_SHAPE: format_shape(row.output_shape, "x" if exact else "×"),
+        Column.PARAMS: str(row.params) if exact else format_count(row.params),
+        Column.MACS: str(row.macs) if exact else format_si(row.macs),
+        **_field(row.receptive_field, exact),
+    }

@@ -1,0 +1,124 @@
+"""Analysis → JSON (SPEC §5, schema_version 1), CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from fractions import Fraction
+from typing import Any
+
+from convcalc.analysis.analyze import Analysis, ReceptiveField, Row
+from convcalc.render.columns import (
+    Column,
+    cells,
+    format_axes,
+    format_bytes,
+    format_count,
+    format_si,
+)
+
+__all__ = ["SCHEMA_VERSION", "to_csv", "to_json", "to_layer_json", "to_markdown"]
+
+SCHEMA_VERSION = 1
+
+
+def _number(value: Fraction) -> int | float:
+    """Integers where exact, otherwise decimals (SPEC §5)."""
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+def _field(field: ReceptiveField | None) -> dict[str, list[int | float]] | None:
+    if field is None:
+        return None
+    return {
+        "size": list(field.size),
+        "effective_stride": [_number(s) for s in field.effective_stride],
+        "effective_padding": [_number(p) for p in field.effective_padding],
+    }
+
+
+def _row(row: Row) -> dict[str, Any]:
+    return {
+        "path": row.path,
+        "kind": row.kind,
+        "name": row.name,
+        "input_shape": list(row.input_shape),
+        "output_shape": list(row.output_shape),
+        "params": row.params,
+        "macs": row.macs,
+        "receptive_field": _field(row.receptive_field),
+    }
+
+
+def _warnings(analysis: Analysis) -> list[dict[str, str]]:
+    return [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings]
+
+
+def to_json(analysis: Analysis) -> str:
+    totals = analysis.totals
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "name": analysis.name,
+        "input_shape": list(analysis.input_shape),
+        "output_shape": list(analysis.output_shape),
+        "layers": [_row(row) for row in analysis.rows],
+        "totals": {
+            "params": totals.params,
+            "trainable_params": totals.trainable_params,
+            "macs": totals.macs,
+            "flops": totals.flops,
+            "batch": totals.batch,
+            "activations": totals.activations,
+            "activation_bytes": totals.activation_bytes,
+            "param_bytes": totals.param_bytes,
+        },
+        "receptive_field": _field(analysis.receptive_field),
+        "warnings": _warnings(analysis),
+    }
+    return json.dumps(document, ensure_ascii=False)
+
+
+def to_layer_json(analysis: Analysis) -> str:
+    """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5)."""
+    (row,) = analysis.rows
+    return json.dumps({**_row(row), "warnings": _warnings(analysis)}, ensure_ascii=False)
+
+
+def to_csv(analysis: Analysis) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([column.key for column in Column])
+    for row in analysis.rows:
+        writer.writerow(list(cells(row, exact=True).values()))
+    return out.getvalue()
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def to_markdown(analysis: Analysis) -> str:
+    totals = analysis.totals
+    lines = [
+        "| " + " | ".join(column.title for column in Column) + " |",
+        "|" + "|".join("---:" if column.numeric else "---" for column in Column) + "|",
+    ]
+    for row in analysis.rows:
+        lines.append("| " + " | ".join(map(_markdown_cell, cells(row).values())) + " |")
+    lines.append("")
+    lines.append(
+        f"**Totals**: {format_count(totals.params)} params, {format_si(totals.macs)} MACs, "
+        f"{format_si(totals.flops)} FLOPs, activations {format_bytes(totals.activation_bytes)} "
+        f"(batch {totals.batch})"
+    )
+    field = analysis.receptive_field
+    if field is not None:
+        lines.append(
+            f"**Receptive field**: size {format_axes(field.size)}, effective stride "
+            f"{format_axes(field.effective_stride)}, effective padding "
+            f"{format_axes(field.effective_padding)}"
+        )
+    for warning in analysis.warnings:
+        lines.append(f"- warning `{warning.code}` at `{warning.path}`: {warning.message}")
+    return "\n".join(lines) + "\n"

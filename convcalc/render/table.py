@@ -1,0 +1,108 @@
+"""Analysis → Rich tables for people. Rich is imported only here, only when a table is
+printed; a pipe gets no colour or markup codes (Rich turns them off off a terminal)."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from convcalc.analysis.analyze import Analysis, ReceptiveField
+from convcalc.render.columns import (
+    Column,
+    cells,
+    format_axes,
+    format_bytes,
+    format_count,
+    format_shape,
+    format_si,
+)
+
+__all__ = ["print_layer", "print_network"]
+
+
+def _console(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    console = Console(file=file, highlight=False)
+    if not console.is_terminal:
+        # Off a terminal nothing limits the width; do not fold the table to 80 columns.
+        console = Console(file=file, highlight=False, width=1000)
+    return console
+
+
+def _field_line(field: ReceptiveField | None) -> str:
+    if field is None:
+        return "Receptive field: the whole input (no spatial axes left)"
+    return (
+        f"Receptive field: {format_axes(field.size)}, effective stride "
+        f"{format_axes(field.effective_stride)}, effective padding "
+        f"{format_axes(field.effective_padding)}"
+    )
+
+
+def _print_warnings(console, analysis: Analysis) -> None:  # type: ignore[no-untyped-def]
+    for warning in analysis.warnings:
+        console.print(
+            f"[yellow]warning[/yellow] {warning.code} at {warning.path}: {warning.message}",
+            soft_wrap=True,
+            markup=True,
+        )
+
+
+def print_network(analysis: Analysis, file: IO[str] | None = None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console(file)
+    title = f"{analysis.name} · " if analysis.name else ""
+    table = Table(
+        title=f"{title}input {format_shape(analysis.input_shape)} → output "
+        f"{format_shape(analysis.output_shape)}",
+        title_justify="left",
+    )
+    for column in Column:
+        table.add_column(column.title, justify="right" if column.numeric else "left")
+    for row in analysis.rows:
+        table.add_row(*(escape(text) for text in cells(row).values()))
+    totals = analysis.totals
+    table.add_section()
+    table.add_row("Total", "", "", format_count(totals.params), format_si(totals.macs), "", "", "")
+    console.print(table)
+    console.print(
+        f"Params {format_count(totals.params)} (trainable {format_count(totals.trainable_params)}, "
+        f"{format_bytes(totals.param_bytes)}) · MACs {format_si(totals.macs)} · "
+        f"FLOPs {format_si(totals.flops)} · activations {format_bytes(totals.activation_bytes)} "
+        f"(batch {totals.batch}, float32)",
+        soft_wrap=True,
+    )
+    console.print(_field_line(analysis.receptive_field), soft_wrap=True)
+    _print_warnings(console, analysis)
+
+
+def print_layer(analysis: Analysis, file: IO[str] | None = None) -> None:
+    from rich.table import Table
+
+    console = _console(file)
+    (row,) = analysis.rows
+    table = Table(title=f"{row.kind}", title_justify="left", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    field = row.receptive_field
+    facts = [
+        ("Input shape", format_shape(row.input_shape)),
+        ("Output shape", format_shape(row.output_shape)),
+        ("Params", format_count(row.params)),
+        ("MACs", format_count(row.macs)),
+        ("FLOPs", format_count(2 * row.macs)),
+    ]
+    if field is not None:
+        facts += [
+            ("Field size", format_axes(field.size)),
+            ("Effective stride", format_axes(field.effective_stride)),
+            ("Effective padding", format_axes(field.effective_padding)),
+        ]
+    else:
+        facts.append(("Field", "the whole input"))
+    for name, value in facts:
+        table.add_row(name, value)
+    console.print(table)
+    _print_warnings(console, analysis)

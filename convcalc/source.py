@@ -1,0 +1,171 @@
+"""Text → plain data: read a model file (YAML, or JSON, which is YAML) and remember the
+line of every value, so that later errors can say `model.yaml:12: layers[3].conv.stride`.
+
+Only plain YAML is accepted: mappings, lists, strings, numbers, booleans and null. A tag
+that would construct anything else is refused, and so is a document that expands
+(through aliases) past `MAX_NODES` values.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convcalc.errors import ConvcalcError, Where
+
+__all__ = ["MAX_NODES", "Document", "format_path", "parse", "read"]
+
+#: How many values a document may expand to (aliases count each time they are used).
+MAX_NODES = 5_000_000
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:str",
+}
+
+PathKey = tuple[str | int, ...]
+
+
+def format_path(path: PathKey) -> str:
+    """("layers", 3, "conv", "stride") → "layers[3].conv.stride"."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+@dataclass(frozen=True)
+class Document:
+    """Plain data read from a file, with the line where each value starts."""
+
+    data: Any
+    file: str | None = None
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def where(self, path: PathKey) -> Where:
+        """The place of the value at `path`, or of its nearest enclosing value that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return Where(format_path(path), self.file, line)
+        return Where(format_path(path), self.file)
+
+
+def read(source: str) -> tuple[str, str]:
+    """The text of a model file, or of standard input for "-", with a name for messages."""
+    if source == "-":
+        name = "<stdin>"
+        try:
+            raw = sys.stdin.buffer.read()
+        except OSError as error:
+            raise ConvcalcError(f"cannot read standard input: {error.strerror}") from None
+    else:
+        name = source
+        path = Path(source)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ConvcalcError(
+                f"{source}: no such file (give a model file, '-' for standard input, "
+                "or the name of a bundled model)"
+            ) from None
+        except IsADirectoryError:
+            raise ConvcalcError(f"{source}: is a directory, not a model file") from None
+        except OSError as error:
+            raise ConvcalcError(f"{source}: cannot read: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConvcalcError(
+            f"{name}: not UTF-8 text (byte {error.start} is {raw[error.start]:#04x}); "
+            "a model file is YAML or JSON"
+        ) from None
+    if not text.strip():
+        raise ConvcalcError(f"{name}: empty; a model file needs at least a 'layers' list")
+    return name, text
+
+
+def parse(text: str, file: str | None = None) -> Document:
+    """Parse YAML (or JSON) into plain data, keeping each value's line."""
+    import yaml  # only commands that read a model pay for it
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        root = yaml.compose(text, Loader=loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = error.problem or error.context or "cannot parse"
+        raise ConvcalcError(f"invalid YAML: {problem}", Where("", file, line)) from None
+    except yaml.YAMLError as error:
+        raise ConvcalcError(f"invalid YAML: {error}", Where("", file)) from None
+    if root is None:
+        raise ConvcalcError("empty; a model file needs at least a 'layers' list", Where("", file))
+    lines: dict[PathKey, int] = {}
+    data = _Converter(yaml, lines, file).convert(root, ())
+    return Document(data, file, lines)
+
+
+class _Converter:
+    """YAML nodes → plain values, refusing object tags and runaway alias expansion."""
+
+    def __init__(self, yaml: Any, lines: dict[PathKey, int], file: str | None) -> None:
+        self.yaml = yaml
+        self.lines = lines
+        self.file = file
+        self.count = 0
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def fail(self, message: str, node: Any, path: PathKey) -> ConvcalcError:
+        return ConvcalcError(message, Where(format_path(path), self.file, node.start_mark.line + 1))
+
+    def convert(self, node: Any, path: PathKey) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.fail(
+                f"the document expands to more than {MAX_NODES:,} values (through aliases?)",
+                node,
+                path,
+            )
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        yaml = self.yaml
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag not in _PLAIN_TAGS:
+                raise self.fail(
+                    f"the tag {node.tag} is not allowed: a model file holds plain values",
+                    node,
+                    path,
+                )
+            return self.scalars.construct_object(node)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                raise self.fail(f"the tag {node.tag} is not allowed", node, path)
+            return [self.convert(item, (*path, index)) for index, item in enumerate(node.value)]
+        if node.tag != "tag:yaml.org,2002:map":
+            raise self.fail(f"the tag {node.tag} is not allowed", node, path)
+        result: dict[str, Any] = {}
+        merges = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                raise self.fail("keys must be names (strings)", key_node, path)
+            key = key_node.value
+            if key in result:
+                raise self.fail(f"duplicate key {key!r}", key_node, path)
+            result[key] = self.convert(value_node, (*path, key))
+        # A merge key (<<: *base) fills in what the mapping does not say itself.
+        for value_node in merges:
+            merged = self.convert(value_node, path)
+            for source in merged if isinstance(merged, list) else [merged]:
+                if not isinstance(source, dict):
+                    raise self.fail("a merge key (<<) takes a mapping", value_node, path)
+                for key, value in source.items():
+                    result.setdefault(key, value)
+        return result
