@@ -12,8 +12,8 @@ from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.layers import KINDS, Layer, Shape
-from convcalc.model.network import Leaf, Model, Node
-from convcalc.model.params import describe
+from convcalc.model.network import Leaf, Merge, Model, Node, Repeat
+from convcalc.model.params import describe, positive_int
 from convcalc.source import Document, PathKey
 
 __all__ = ["build_layer", "build_model", "check_shape", "open_model", "parameter_names"]
@@ -99,12 +99,90 @@ def build_model(document: Document) -> Model:
     return Model(layers, Where("", document.file), name, input_shape)
 
 
+BLOCKS = ("sequential", "repeat", "residual", "add", "concat")
+
+
 def _build_list(document: Document, items: Any, path: PathKey) -> tuple[Node, ...]:
     if not isinstance(items, list):
         raise ConvcalcError(
             f"expected a list of layers, got {describe(items)}", document.where(path)
         )
-    return tuple(_build_node(document, item, (*path, index)) for index, item in enumerate(items))
+    nodes: list[Node] = []
+    for index, item in enumerate(items):
+        item_path = (*path, index)
+        if isinstance(item, dict) and list(item) == ["sequential"]:
+            # Grouping only: its layers take its place (their paths keep it).
+            nodes.extend(_build_list(document, item["sequential"], (*item_path, "sequential")))
+        else:
+            nodes.append(_build_node(document, item, item_path))
+    return tuple(nodes)
+
+
+def _block_fields(
+    document: Document,
+    kind: str,
+    value: Any,
+    path: PathKey,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+) -> dict[str, Any]:
+    """The mapping of a block written as one (repeat, residual), checked for its keys."""
+    if not isinstance(value, dict):
+        keys = " and ".join(required)
+        raise ConvcalcError(
+            f"expected the {kind} block as a mapping with {keys}, got {describe(value)}",
+            document.where(path),
+        )
+    for key in value:
+        if key not in (*required, *optional, "name"):
+            known = _known((*required, *optional, "name"))
+            raise ConvcalcError(
+                f"unknown key {key!r} in {kind}; known: {known}", document.where((*path, key))
+            )
+    for key in required:
+        if key not in value:
+            raise ConvcalcError(f"{kind} needs {key}", document.where(path))
+    return value
+
+
+def _name(document: Document, value: Any, path: PathKey) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConvcalcError(f"expected a string, got {describe(value)}", document.where(path))
+    return value
+
+
+def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> Node:
+    where = document.where(path[:-1])
+    if kind == "sequential":  # a sequential that is a list is inlined by _build_list
+        raise ConvcalcError(
+            f"expected sequential to be a list of layers, got {describe(value)}",
+            document.where(path),
+        )
+    if kind == "repeat":
+        fields = _block_fields(document, kind, value, path, ("times", "layers"), ())
+        try:
+            times = positive_int(fields["times"])
+        except ConvcalcError as error:
+            raise error.at(document.where((*path, "times"))) from None
+        layers = _build_list(document, fields["layers"], (*path, "layers"))
+        return Repeat(times, layers, where, _name(document, fields.get("name"), (*path, "name")))
+    if kind == "residual":
+        fields = _block_fields(document, kind, value, path, ("body",), ("shortcut",))
+        body = _build_list(document, fields["body"], (*path, "body"))
+        shortcut = _build_list(document, fields.get("shortcut") or [], (*path, "shortcut"))
+        name = _name(document, fields.get("name"), (*path, "name"))
+        return Merge("add", (body, shortcut), ("body", "shortcut"), where, name)
+    if not isinstance(value, list) or len(value) < 2:
+        raise ConvcalcError(
+            f"expected {kind} to be a list of at least two branches, each a list of layers "
+            f"([[conv: …], []]; [] is the identity), got {describe(value)}",
+            document.where(path),
+        )
+    branches = tuple(
+        _build_list(document, branch, (*path, index)) for index, branch in enumerate(value)
+    )
+    labels = tuple(str(index) for index in range(len(branches)))
+    return Merge("add" if kind == "add" else "concat", branches, labels, where)
 
 
 def _build_node(document: Document, item: Any, path: PathKey) -> Node:
@@ -119,8 +197,11 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
             f"(conv: {{out_channels: 64, kernel_size: 3}}); got {describe(item)}",
             where,
         )
+    if kind in BLOCKS:
+        return _build_block(document, kind, given, (*path, kind))
     if kind not in KINDS:
-        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {_known(KINDS)}", where)
+        known = _known((*KINDS, *BLOCKS))
+        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", where)
     if given is None:
         given = {}
     elif not isinstance(given, dict):
@@ -129,11 +210,7 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
             document.where((*path, kind)),
         )
     given = dict(given)
-    name = given.pop("name", None)
-    if name is not None and not isinstance(name, str):
-        raise ConvcalcError(
-            f"expected a string, got {describe(name)}", document.where((*path, kind, "name"))
-        )
+    name = _name(document, given.pop("name", None), (*path, kind, "name"))
 
     def place(param: str | None) -> Where:
         return document.where((*path, kind) if param is None else (*path, kind, param))

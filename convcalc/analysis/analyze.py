@@ -12,8 +12,9 @@ from fractions import Fraction
 
 from convcalc.analysis.field import AxisField
 from convcalc.errors import ConvcalcError, Where
-from convcalc.model.layers import Layer, Shape
-from convcalc.model.network import Leaf, Model
+from convcalc.model.axes import AXIS_NAMES
+from convcalc.model.layers import Effect, Layer, Shape, format_shape
+from convcalc.model.network import Leaf, Merge, Model, Node, Repeat
 
 __all__ = [
     "BYTES_PER_ELEMENT",
@@ -107,22 +108,67 @@ class Analysis:
     warnings: tuple[Diagnostic, ...]
 
 
-def _identity_fields(shape: Shape) -> tuple[AxisField, ...] | None:
+Fields = tuple[AxisField, ...] | None  # one per spatial axis; None: the whole input
+
+
+def _identity_fields(shape: Shape) -> Fields:
     return tuple(AxisField.identity() for _ in shape[1:]) if len(shape) > 1 else None
 
 
+def _shapes(shapes: list[Shape], labels: tuple[str, ...]) -> str:
+    return ", ".join(
+        f"{format_shape(s)} ({label})" for s, label in zip(shapes, labels, strict=True)
+    )
+
+
+def _merge_shape(merge: Merge, shapes: list[Shape]) -> Shape:
+    """The output of a merge: the common shape (add), or the channels summed (concat)."""
+    first = shapes[0]
+    if merge.kind == "add":
+        if any(shape != first for shape in shapes):
+            raise ConvcalcError(
+                "add needs every branch to give the same shape; got "
+                + _shapes(shapes, merge.labels)
+            )
+        return first
+    if any(len(shape) != len(first) or shape[1:] != first[1:] for shape in shapes):
+        raise ConvcalcError(
+            "concat needs every branch to give the same spatial size; got "
+            + _shapes(shapes, merge.labels)
+        )
+    return (sum(shape[0] for shape in shapes), *first[1:])
+
+
 class _Walk:
-    """The state of one pass: the rows and warnings gathered so far."""
+    """One pass over the model: the rows and warnings gathered so far.
+
+    Rows are named by their place in the model file; inside a `repeat` the iteration
+    is added to the block's path (`layers[2].repeat[1].layers[0]`). `rename` maps the
+    file path prefix of the current repeat iteration to that row path prefix.
+    """
 
     def __init__(self) -> None:
         self.rows: list[Row] = []
         self.warnings: list[Diagnostic] = []
         self.field_cache: dict[tuple[AxisField, ...], ReceptiveField] = {}
+        self.rename = ("", "")
 
-    def leaf(
-        self, leaf: Leaf, shape: Shape, fields: tuple[AxisField, ...] | None
-    ) -> tuple[Shape, tuple[AxisField, ...] | None]:
-        path = leaf.where.path
+    def place(self, where: Where) -> Where:
+        old, new = self.rename
+        return Where(new + where.path[len(old) :], where.file, where.line)
+
+    def nodes(self, nodes: tuple[Node, ...], shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
+        for node in nodes:
+            if isinstance(node, Leaf):
+                shape, fields = self.leaf(node, shape, fields)
+            elif isinstance(node, Repeat):
+                shape, fields = self.repeat(node, shape, fields)
+            else:
+                shape, fields = self.merge(node, shape, fields)
+        return shape, fields
+
+    def leaf(self, leaf: Leaf, shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
+        where = self.place(leaf.where)
         try:
             effect = leaf.layer.apply(shape)
             if fields is None or effect.windows is None or len(effect.output_shape) < 2:
@@ -130,13 +176,81 @@ class _Walk:
             else:
                 fields = tuple(f.through(w) for f, w in zip(fields, effect.windows, strict=True))
         except ConvcalcError as error:
-            raise error.at(leaf.where) from None
-        self.warnings.extend(Diagnostic(path, f.code, f.message) for f in effect.findings)
+            raise error.at(where) from None
+        self.warnings.extend(Diagnostic(where.path, f.code, f.message) for f in effect.findings)
+        self.add_row(where.path, leaf.layer.kind, leaf.name, shape, effect, fields)
+        return effect.output_shape, fields
+
+    def repeat(self, repeat: Repeat, shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
+        outer = self.rename
+        block = self.place(repeat.where).path
+        for iteration in range(repeat.times):
+            self.rename = (f"{repeat.where.path}.repeat", f"{block}.repeat[{iteration}]")
+            shape, fields = self.nodes(repeat.layers, shape, fields)
+        self.rename = outer
+        return shape, fields
+
+    def merge(self, merge: Merge, shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
+        outputs = [self.nodes(branch, shape, fields) for branch in merge.branches]
+        where = self.place(merge.where)
+        try:
+            output = _merge_shape(merge, [out for out, _ in outputs])
+        except ConvcalcError as error:
+            raise error.at(where) from None
+        merged = self.union(merge, where.path, output, [f for _, f in outputs])
+        self.add_row(where.path, merge.kind, merge.name, shape, Effect(output), merged)
+        return output, merged
+
+    def union(self, merge: Merge, path: str, output: Shape, branches: list[Fields]) -> Fields:
+        """The union of the branches' fields (SPEC §3), warning where they do not align."""
+        if any(fields is None for fields in branches) or len(output) < 2:
+            return None
+        axes = list(zip(*branches, strict=True))  # per axis, one field per branch
+        merged = []
+        for axis, size, fields in zip(AXIS_NAMES[len(axes)], output[1:], axes, strict=True):
+            union = fields[0]
+            for other in fields[1:]:
+                union = union.union(other, size)
+            strides = {f.effective_stride for f in fields}
+            if len(strides) > 1:
+                listed = ", ".join(
+                    f"{f.effective_stride} ({label})"
+                    for f, label in zip(fields, merge.labels, strict=True)
+                )
+                self.warn(
+                    path,
+                    "unaligned-branches",
+                    f"the branches of this {merge.kind} step through the input at different "
+                    f"rates on axis {axis}: effective strides {listed}; their units do not "
+                    "see corresponding places",
+                )
+            else:
+                centres = [f.mean_centre(union.period) for f in fields]
+                if len(set(centres)) > 1:
+                    listed = ", ".join(
+                        f"{c} ({label})" for c, label in zip(centres, merge.labels, strict=True)
+                    )
+                    self.warn(
+                        path,
+                        "unaligned-branches",
+                        f"the branches of this {merge.kind} are centred on different input "
+                        f"positions on axis {axis} (unit 0 centres: {listed}); padding or "
+                        "cropping differs between them",
+                    )
+            merged.append(union)
+        return tuple(merged)
+
+    def warn(self, path: str, code: str, message: str) -> None:
+        self.warnings.append(Diagnostic(path, code, message))
+
+    def add_row(
+        self, path: str, kind: str, name: str | None, shape: Shape, effect: Effect, fields: Fields
+    ) -> None:
         self.rows.append(
             Row(
                 path,
-                leaf.layer.kind,
-                leaf.name,
+                kind,
+                name,
                 shape,
                 effect.output_shape,
                 effect.params,
@@ -144,9 +258,8 @@ class _Walk:
                 self.summary(fields),
             )
         )
-        return effect.output_shape, fields
 
-    def summary(self, fields: tuple[AxisField, ...] | None) -> ReceptiveField | None:
+    def summary(self, fields: Fields) -> ReceptiveField | None:
         if fields is None:
             return None
         # Shape-keeping layers pass the same fields on: summarise them once.
@@ -164,9 +277,7 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
             model.where,
         )
     walk = _Walk()
-    current, fields = shape, _identity_fields(shape)
-    for node in model.layers:
-        current, fields = walk.leaf(node, current, fields)
+    current, _ = walk.nodes(model.layers, shape, _identity_fields(shape))
     rows = tuple(walk.rows)
     totals = Totals(
         params=sum(row.params for row in rows),

@@ -84,6 +84,35 @@ class AxisField:
             tuple(self.last(window.last(y)) for y in range(period)),
         )
 
+    def union(self, other: AxisField, units: int) -> AxisField:
+        """The field of units that see what this field's unit and `other`'s unit see
+        (a merge of branches; SPEC §3). Where the effective strides agree the union
+        repeats with both periods; where they differ the branches are not aligned and
+        the union no longer repeats: it is tabulated over the `units` real units (the
+        size of this axis), extended beyond them by the coarser stride.
+        """
+        if self.effective_stride == other.effective_stride:
+            stride = self.effective_stride
+            period = math.lcm(self.period, other.period)
+        else:
+            stride = max(self.effective_stride, other.effective_stride)
+            period = units * stride.denominator
+        if period > MAX_PERIOD:
+            raise ConvcalcError(
+                f"the receptive field repeats only every {period} units "
+                f"(more than {MAX_PERIOD}): too irregular to compute exactly"
+            )
+        return AxisField(
+            stride,
+            tuple(min(self.first(y), other.first(y)) for y in range(period)),
+            tuple(max(self.last(y), other.last(y)) for y in range(period)),
+        )
+
+    def mean_centre(self, period: int) -> Fraction:
+        """The centre of the units' fields over `period` units, averaged: where two
+        branches' fields are centred on average, they look at the same place."""
+        return Fraction(sum(self.first(y) + self.last(y) for y in range(period)), 2 * period)
+
     def summary(self) -> AxisSummary:
         sizes = [last - first + 1 for first, last in zip(self.firsts, self.lasts, strict=True)]
         widest = max(range(self.period), key=sizes.__getitem__)
