@@ -171,7 +171,7 @@ def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> No
         body = _build_list(document, fields["body"], (*path, "body"))
         shortcut = _build_list(document, fields.get("shortcut") or [], (*path, "shortcut"))
         name = _name(document, fields.get("name"), (*path, "name"))
-        return Merge("add", (body, shortcut), ("body", "shortcut"), where, name)
+        return Merge("add", (body, shortcut), kind, ("body", "shortcut"), where, name)
     if not isinstance(value, list) or len(value) < 2:
         raise ConvcalcError(
             f"expected {kind} to be a list of at least two branches, each a list of layers "
@@ -182,7 +182,7 @@ def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> No
         _build_list(document, branch, (*path, index)) for index, branch in enumerate(value)
     )
     labels = tuple(str(index) for index in range(len(branches)))
-    return Merge("add" if kind == "add" else "concat", branches, labels, where)
+    return Merge("add" if kind == "add" else "concat", branches, kind, labels, where)
 
 
 def _build_node(document: Document, item: Any, path: PathKey) -> Node:

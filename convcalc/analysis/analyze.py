@@ -127,13 +127,13 @@ def _merge_shape(merge: Merge, shapes: list[Shape]) -> Shape:
     if merge.kind == "add":
         if any(shape != first for shape in shapes):
             raise ConvcalcError(
-                "add needs every branch to give the same shape; got "
+                f"{merge.block} needs every branch to give the same shape; got "
                 + _shapes(shapes, merge.labels)
             )
         return first
     if any(len(shape) != len(first) or shape[1:] != first[1:] for shape in shapes):
         raise ConvcalcError(
-            "concat needs every branch to give the same spatial size; got "
+            f"{merge.block} needs every branch to give the same spatial size; got "
             + _shapes(shapes, merge.labels)
         )
     return (sum(shape[0] for shape in shapes), *first[1:])
@@ -220,7 +220,7 @@ class _Walk:
                 self.warn(
                     path,
                     "unaligned-branches",
-                    f"the branches of this {merge.kind} step through the input at different "
+                    f"the branches of this {merge.block} step through the input at different "
                     f"rates on axis {axis}: effective strides {listed}; their units do not "
                     "see corresponding places",
                 )
@@ -233,7 +233,7 @@ class _Walk:
                     self.warn(
                         path,
                         "unaligned-branches",
-                        f"the branches of this {merge.kind} are centred on different input "
+                        f"the branches of this {merge.block} are centred on different input "
                         f"positions on axis {axis} (unit 0 centres: {listed}); padding or "
                         "cropping differs between them",
                     )

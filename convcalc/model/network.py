@@ -41,6 +41,7 @@ class Merge:
 
     kind: Literal["add", "concat"]
     branches: tuple[tuple[Node, ...], ...]
+    block: str  # as the model file says it: residual, add or concat
     labels: tuple[str, ...]  # how messages name each branch: "body", "shortcut", "0", …
     where: Where
     name: str | None = None
