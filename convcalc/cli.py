@@ -199,6 +199,35 @@ def net(
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+@app.command()
+def models(
+    format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (
+        Format.table
+    ),
+    json: JsonOption = False,
+) -> None:
+    """The bundled models, each with its params, MACs and field at its default input.
+
+    Example: convcalc models; then convcalc net resnet50 --input 3x320x320
+    """
+    from convcalc.analysis.analyze import analyze
+    from convcalc.loader import open_model
+    from convcalc.zoo import model_names
+
+    analyses = [(name, analyze(open_model(name))) for name in model_names()]
+    chosen = _format(format, json)
+    if chosen is Format.json:
+        from convcalc.render.data import to_models_json
+
+        print(to_models_json(analyses))
+    elif chosen is Format.table:
+        from convcalc.render.table import print_models
+
+        print_models(analyses)
+    else:
+        raise ConvcalcError("convcalc models prints a table or json", Where("--format"))
+
+
 def main() -> None:
     """The console script: run the app and turn bad input into `error:` and exit 2."""
     from typer.exceptions import TyperException

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
@@ -219,8 +220,18 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
 
 
 def open_model(source: str) -> Model:
-    """A model from a file path, or "-" for standard input."""
+    """A model from a file path, "-" for standard input, or a bundled model's name."""
     from convcalc.source import parse, read
 
-    name, text = read(source)
-    return build_model(parse(text, name))
+    label = None
+    if source != "-" and not Path(source).exists():
+        from convcalc.zoo import model_names, model_path
+
+        bundled = model_path(source)
+        if bundled is None:
+            raise ConvcalcError(
+                f"{source}: no such file or bundled model (bundled: {', '.join(model_names())})"
+            )
+        source, label = str(bundled), bundled.name
+    file, text = read(source)
+    return build_model(parse(text, label or file))

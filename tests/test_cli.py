@@ -86,7 +86,7 @@ def test_layer_same_padding_and_warnings(cli) -> None:  # type: ignore[no-untype
         (["layer", "relu", "--input", "3xax8"], "error: --input: expected a shape like 3x224x224"),
         (["layer", "relu"], "error: Missing option '--input'"),
         (["layer", "relu", "--input", "3x8", "--bogus"], "error: No such option: --bogus"),
-        (["net", "no-such-model.yaml"], "error: no-such-model.yaml: no such file"),
+        (["net", "no-such-model.yaml"], "error: no-such-model.yaml: no such file or bundled"),
         (["net", "-", "--format", "xml"], "error: Invalid value for '--format'"),
         (["frobnicate"], "error: No such command 'frobnicate'"),
     ],

@@ -18,7 +18,7 @@ from convcalc.render.columns import (
     format_si,
 )
 
-__all__ = ["SCHEMA_VERSION", "to_csv", "to_json", "to_layer_json", "to_markdown"]
+__all__ = ["SCHEMA_VERSION", "to_csv", "to_json", "to_layer_json", "to_markdown", "to_models_json"]
 
 SCHEMA_VERSION = 1
 
@@ -83,6 +83,23 @@ def to_layer_json(analysis: Analysis) -> str:
     """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5)."""
     (row,) = analysis.rows
     return json.dumps({**_row(row), "warnings": _warnings(analysis)}, ensure_ascii=False)
+
+
+def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:
+    """`convcalc models --json`: each bundled model at its default input."""
+    models = [
+        {
+            "name": name,
+            "title": analysis.name,
+            "input_shape": list(analysis.input_shape),
+            "output_shape": list(analysis.output_shape),
+            "params": analysis.totals.params,
+            "macs": analysis.totals.macs,
+            "receptive_field": _field(analysis.receptive_field),
+        }
+        for name, analysis in analyses
+    ]
+    return json.dumps({"schema_version": SCHEMA_VERSION, "models": models}, ensure_ascii=False)
 
 
 def to_csv(analysis: Analysis) -> str:

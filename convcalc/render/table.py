@@ -16,7 +16,7 @@ from convcalc.render.columns import (
     format_si,
 )
 
-__all__ = ["print_layer", "print_network"]
+__all__ = ["print_layer", "print_models", "print_network"]
 
 
 def _console(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
@@ -106,3 +106,26 @@ def print_layer(analysis: Analysis, file: IO[str] | None = None) -> None:
         table.add_row(name, value)
     console.print(table)
     _print_warnings(console, analysis)
+
+
+def print_models(analyses: list[tuple[str, Analysis]], file: IO[str] | None = None) -> None:
+    from rich.table import Table
+
+    console = _console(file)
+    table = Table(title="Bundled models (convcalc net NAME)", title_justify="left")
+    for title, right in (
+        ("Name", False), ("Input", False), ("Params", True), ("MACs", True), ("Field", False),
+        ("Eff. stride", False),
+    ):  # fmt: skip
+        table.add_column(title, justify="right" if right else "left")
+    for name, analysis in analyses:
+        field = analysis.receptive_field
+        table.add_row(
+            name,
+            format_shape(analysis.input_shape),
+            format_count(analysis.totals.params),
+            format_si(analysis.totals.macs),
+            format_axes(field.size) if field else "—",
+            format_axes(field.effective_stride) if field else "—",
+        )
+    console.print(table)
