@@ -62,7 +62,8 @@ def test_layer_same_padding_and_warnings(cli) -> None:  # type: ignore[no-untype
             "--stride", "2", "--padding", "same", "--json").stdout
     )  # fmt: skip
     assert same["output_shape"] == [8, 112, 112]
-    assert same["warnings"] == []
+    # TensorFlow's "same" pads 224 by 0 before and 1 after at stride 2: asymmetric.
+    assert [w["code"] for w in same["warnings"]] == ["asymmetric-padding"] * 2
     dropped = json.loads(
         cli("layer", "max_pool", "--input", "8x7x7", "--kernel-size", "2", "--json").stdout
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from convcalc.analysis.field import AxisField
+from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.axes import AXIS_NAMES
 from convcalc.model.layers import Effect, Layer, Shape, format_shape
@@ -139,6 +140,16 @@ def _merge_shape(merge: Merge, shapes: list[Shape]) -> Shape:
     return (sum(shape[0] for shape in shapes), *first[1:])
 
 
+@dataclass(frozen=True)
+class _Flow:
+    """What flows from layer to layer: the shape, the field of every unit per spatial
+    axis (None: the whole input), and the current run of layers for gridding."""
+
+    shape: Shape
+    fields: Fields
+    run: Run | None
+
+
 class _Walk:
     """One pass over the model: the rows and warnings gathered so far.
 
@@ -147,59 +158,119 @@ class _Walk:
     file path prefix of the current repeat iteration to that row path prefix.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, input_shape: Shape) -> None:
+        self.input_shape = input_shape
         self.rows: list[Row] = []
         self.warnings: list[Diagnostic] = []
         self.field_cache: dict[tuple[AxisField, ...], ReceptiveField] = {}
         self.rename = ("", "")
+        self.exceeded = False  # field-exceeds-input is said once, where it first happens
+        self.gridded: set[str] = set()  # runs already warned about, by their last layer
+
+    def start(self) -> _Flow:
+        shape = self.input_shape
+        ndim = len(shape) - 1
+        return _Flow(shape, _identity_fields(shape), Run.start(ndim) if ndim else None)
 
     def place(self, where: Where) -> Where:
         old, new = self.rename
         return Where(new + where.path[len(old) :], where.file, where.line)
 
-    def nodes(self, nodes: tuple[Node, ...], shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
+    def nodes(self, nodes: tuple[Node, ...], flow: _Flow) -> _Flow:
         for node in nodes:
             if isinstance(node, Leaf):
-                shape, fields = self.leaf(node, shape, fields)
+                flow = self.leaf(node, flow)
             elif isinstance(node, Repeat):
-                shape, fields = self.repeat(node, shape, fields)
+                flow = self.repeat(node, flow)
             else:
-                shape, fields = self.merge(node, shape, fields)
-        return shape, fields
+                flow = self.merge(node, flow)
+        return flow
 
-    def leaf(self, leaf: Leaf, shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
+    def leaf(self, leaf: Leaf, flow: _Flow) -> _Flow:
         where = self.place(leaf.where)
         try:
-            effect = leaf.layer.apply(shape)
-            if fields is None or effect.windows is None or len(effect.output_shape) < 2:
+            effect = leaf.layer.apply(flow.shape)
+            if flow.fields is None or effect.windows is None or len(effect.output_shape) < 2:
                 fields = None
             else:
-                fields = tuple(f.through(w) for f, w in zip(fields, effect.windows, strict=True))
+                fields = tuple(
+                    f.through(w) for f, w in zip(flow.fields, effect.windows, strict=True)
+                )
         except ConvcalcError as error:
             raise error.at(where) from None
         self.warnings.extend(Diagnostic(where.path, f.code, f.message) for f in effect.findings)
-        self.add_row(where.path, leaf.layer.kind, leaf.name, shape, effect, fields)
-        return effect.output_shape, fields
+        run = flow.run
+        if run is not None:
+            if effect.windows is None or len(effect.output_shape) < 2:
+                self.close(run)
+                run = None
+            else:
+                run, ended = run.through(effect.windows, where.path)
+                if ended is not None:
+                    self.close(ended)
+        self.add_row(where.path, leaf.layer.kind, leaf.name, flow.shape, effect, fields)
+        return _Flow(effect.output_shape, fields, run)
 
-    def repeat(self, repeat: Repeat, shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
+    def repeat(self, repeat: Repeat, flow: _Flow) -> _Flow:
         outer = self.rename
         block = self.place(repeat.where).path
         for iteration in range(repeat.times):
             self.rename = (f"{repeat.where.path}.repeat", f"{block}.repeat[{iteration}]")
-            shape, fields = self.nodes(repeat.layers, shape, fields)
+            flow = self.nodes(repeat.layers, flow)
         self.rename = outer
-        return shape, fields
+        return flow
 
-    def merge(self, merge: Merge, shape: Shape, fields: Fields) -> tuple[Shape, Fields]:
-        outputs = [self.nodes(branch, shape, fields) for branch in merge.branches]
+    def merge(self, merge: Merge, flow: _Flow) -> _Flow:
+        outputs = []
+        warned = []  # the warnings each branch added
+        for branch in merge.branches:
+            first = len(self.warnings)
+            outputs.append(self.nodes(branch, flow))
+            warned.append(range(first, len(self.warnings)))
+        self.forgive_uncovered(warned)
         where = self.place(merge.where)
         try:
-            output = _merge_shape(merge, [out for out, _ in outputs])
+            output = _merge_shape(merge, [out.shape for out in outputs])
         except ConvcalcError as error:
             raise error.at(where) from None
-        merged = self.union(merge, where.path, output, [f for _, f in outputs])
-        self.add_row(where.path, merge.kind, merge.name, shape, Effect(output), merged)
-        return output, merged
+        for out in outputs:
+            if out.run is not None:
+                self.close(out.run)
+        merged = self.union(merge, where.path, output, [out.fields for out in outputs])
+        self.add_row(where.path, merge.kind, merge.name, flow.shape, Effect(output), merged)
+        return _Flow(output, merged, Run.start(len(output) - 1) if len(output) > 1 else None)
+
+    def forgive_uncovered(self, warned: list[range]) -> None:
+        """Pixels one branch never reads are not lost if another branch reads them (a
+        ResNet shortcut's 1×1 stride-2 convolution beside its body): such a warning
+        stands only where every branch of the merge has one of its kind."""
+        forgiven: set[int] = set()
+        for code in ("uncovered-input", "dropped-input"):
+            found = [{i for i in added if self.warnings[i].code == code} for added in warned]
+            if not all(found):
+                forgiven.update(*found)
+        self.warnings = [w for i, w in enumerate(self.warnings) if i not in forgiven]
+
+    def close(self, run: Run) -> None:
+        """A run of layers at one resolution has ended: warn if its dilated layers left
+        holes in the field."""
+        holes = run.holes()
+        if len(run.dilated) < 2 or not holes:
+            return
+        last = run.dilated[-1][0]
+        if last in self.gridded:
+            return
+        self.gridded.add(last)
+        names = AXIS_NAMES[len(run.offsets)]
+        dilations = ", ".join("×".join(map(str, sorted(set(d)))) for _, d in run.dilated)
+        self.warn(
+            last,
+            "gridding",
+            f"the dilated layers {run.dilated[0][0]} … {last} (dilations {dilations}) leave "
+            f"holes in the field on axis {', '.join(names[a] for a in holes)}: units read "
+            "only a lattice of the input (gridding, Wang et al. 2018); use dilations "
+            "without a common factor above 1, such as 1, 2, 5, or a dense layer first",
+        )
 
     def union(self, merge: Merge, path: str, output: Shape, branches: list[Fields]) -> Fields:
         """The union of the branches' fields (SPEC §3), warning where they do not align."""
@@ -246,6 +317,23 @@ class _Walk:
     def add_row(
         self, path: str, kind: str, name: str | None, shape: Shape, effect: Effect, fields: Fields
     ) -> None:
+        field = self.summary(fields)
+        if field is not None and not self.exceeded:
+            axes = AXIS_NAMES[len(field.size)]
+            over = [
+                f"{size} > {limit} on axis {axis}"
+                for axis, size, limit in zip(axes, field.size, self.input_shape[1:], strict=True)
+                if size > limit
+            ]
+            if over:
+                self.exceeded = True
+                self.warn(
+                    path,
+                    "field-exceeds-input",
+                    f"from here on the receptive field is larger than the input "
+                    f"({'; '.join(over)}): every unit's field reaches into the padding, and "
+                    "at the border mostly padding; a larger input keeps the field inside",
+                )
         self.rows.append(
             Row(
                 path,
@@ -255,7 +343,7 @@ class _Walk:
                 effect.output_shape,
                 effect.params,
                 effect.macs,
-                self.summary(fields),
+                field,
             )
         )
 
@@ -276,8 +364,10 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
             "no input shape: give --input (3x224x224) or 'input: [3, 224, 224]' in the model",
             model.where,
         )
-    walk = _Walk()
-    current, _ = walk.nodes(model.layers, shape, _identity_fields(shape))
+    walk = _Walk(shape)
+    end = walk.nodes(model.layers, walk.start())
+    if end.run is not None:
+        walk.close(end.run)
     rows = tuple(walk.rows)
     totals = Totals(
         params=sum(row.params for row in rows),
@@ -286,7 +376,7 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
         batch=batch,
     )
     field = next((row.receptive_field for row in reversed(rows) if row.receptive_field), None)
-    return Analysis(model.name, shape, current, rows, totals, field, tuple(walk.warnings))
+    return Analysis(model.name, shape, end.shape, rows, totals, field, tuple(walk.warnings))
 
 
 def analyze_layer(layer: Layer, input_shape: Shape, batch: int = 1) -> Analysis:

@@ -122,11 +122,13 @@ class Window:
 
 @dataclass(frozen=True)
 class Sliding(Window):
-    """A convolution or pooling window: y reads y·stride − before … that + span − 1."""
+    """A convolution or pooling window: y reads y·stride − before … that + span − 1,
+    one position in every `dilation`."""
 
     span: int
     stride: int
     before: int
+    dilation: int = 1
 
     @property
     def slope(self) -> Fraction:
@@ -160,16 +162,17 @@ class Transposed(Window):
     def slope(self) -> Fraction:
         return Fraction(1, self.stride)
 
-    def _reads(self, y: int) -> list[int]:
+    def reads(self, y: int) -> list[int]:
+        """The inputs output y reads, one per kernel tap that lands on it."""
         taps = (y + self.before - j * self.dilation for j in range(self.kernel))
         return [t // self.stride for t in taps if t % self.stride == 0]
 
     def first(self, y: int) -> int:
         # Tap 0 lands on every stride-th output, so one of the next `stride` units reads.
-        return next(min(r) for t in range(self.stride) if (r := self._reads(y + t)))
+        return next(min(r) for t in range(self.stride) if (r := self.reads(y + t)))
 
     def last(self, y: int) -> int:
-        return next(max(r) for t in range(self.stride) if (r := self._reads(y - t)))
+        return next(max(r) for t in range(self.stride) if (r := self.reads(y - t)))
 
 
 @dataclass(frozen=True)

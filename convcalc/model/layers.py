@@ -118,6 +118,18 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def _unread(size: int, output: int, kernel: int, dilation: int, stride: int, before: int) -> int:
+    """How many of the real input positions 0 … size − 1 no tap of any window reads."""
+    if dilation == 1 and stride <= kernel:
+        # Windows overlap or touch: only positions past the last window go unread.
+        return max(size - max((output - 1) * stride - before + kernel, 0), 0)
+    read: set[int] = set()
+    for tap in range(kernel):
+        first = tap * dilation - before
+        read.update(range(first, first + (output - 1) * stride + 1, stride))
+    return size - sum(1 for position in read if 0 <= position < size)
+
+
 @dataclass(frozen=True)
 class _Slide:
     """A sliding window resolved on every axis: the shared arithmetic of convolutions
@@ -141,7 +153,8 @@ def _slide(
     ndim = len(sizes)
     kernels = per_axis(kernel_size, ndim, "kernel_size")
     strides = per_axis(stride, ndim, "stride")
-    spans = tuple(map(dilated, kernels, per_axis(dilation, ndim, "dilation")))
+    dilations = per_axis(dilation, ndim, "dilation")
+    spans = tuple(map(dilated, kernels, dilations))
     pads = resolve_padding(padding, sizes, spans, strides)
     if max_padding is not None:
         for pad, limit in zip(pads, max_padding, strict=True):
@@ -151,8 +164,8 @@ def _slide(
                     "so some windows would read only padding"
                 )
     outputs, windows, findings = [], [], []
-    for axis, size, span, step, (before, after) in zip(
-        AXIS_NAMES[ndim], sizes, spans, strides, pads, strict=True
+    for axis, size, kernel, dil, span, step, (before, after) in zip(
+        AXIS_NAMES[ndim], sizes, kernels, dilations, spans, strides, pads, strict=True
     ):
         out = sliding_output_size(size, span, step, before, after, ceil_mode)
         formula = f"({size} + {before} + {after} − {span}) / {step} + 1"
@@ -175,8 +188,34 @@ def _slide(
                     f'pad {more} more after, or use padding "same"',
                 )
             )
+        skipped = _unread(size, out, kernel, dil, step, before) - max(dropped, 0)
+        if skipped > 0:
+            findings.append(
+                Finding(
+                    "uncovered-input",
+                    f"{_plural(skipped, 'input position')} of {size} on axis {axis} fall "
+                    f"between the windows and {'is' if skipped == 1 else 'are'} never read: "
+                    + (
+                        f"the stride {step} is larger than the kernel's span {span}; use a "
+                        f"stride of at most {span} or a larger kernel"
+                        if step > span
+                        else f"the dilated kernel reads one position in every {dil} and the "
+                        f"stride {step} never fills the gaps; use a stride of 1 or no dilation"
+                    ),
+                )
+            )
+        if padding == "same" and before != after:
+            findings.append(
+                Finding(
+                    "asymmetric-padding",
+                    f'padding "same" pads axis {axis} by {before} before and {after} after '
+                    f"(kernel span {span}, stride {step}): PyTorch's symmetric padding cannot "
+                    f"express it; to match TensorFlow pad [[{before}, {after}]] explicitly, or "
+                    "use an odd kernel at stride 1",
+                )
+            )
         outputs.append(out)
-        windows.append(Sliding(span, step, before))
+        windows.append(Sliding(span, step, before, dil))
     return _Slide(sizes, tuple(outputs), tuple(windows), tuple(findings))
 
 
@@ -239,7 +278,7 @@ class ConvTranspose(Layer):
         pads = resolve_padding(self.padding, sizes, spans, strides)
         _check_in("in_channels", self.in_channels, channels)
         _check_groups(self.groups, channels, self.out_channels)
-        outputs, windows = [], []
+        outputs, windows, findings = [], [], []
         for axis, size, kernel, span, step, dil, extra, (before, after) in zip(
             AXIS_NAMES[ndim], sizes, kernels, spans, strides, dilations, extras, pads, strict=True
         ):
@@ -254,8 +293,25 @@ class ConvTranspose(Layer):
                     f"the output would be empty on axis {axis}: ({size} − 1)·{step} − {before} "
                     f"− {after} + {span} + {extra} = {out}"
                 )
+            window = Transposed(kernel, dil, step, before)
+            taps = sorted({len(window.reads(y)) for y in range(step)})
+            if len(taps) > 1:
+                findings.append(
+                    Finding(
+                        "checkerboard",
+                        f"on axis {axis} the kernel ({kernel}) is not a multiple of the stride "
+                        f"({step}): output units take {' or '.join(map(str, taps))} input taps "
+                        "by position, the checkerboard pattern of Odena et al. (2016); "
+                        + (
+                            f"use a dilation that shares no factor with the stride {step}"
+                            if math.gcd(dil, step) > 1
+                            else f"use kernel {-(-kernel // step) * step}, or upsample then "
+                            "convolve"
+                        ),
+                    )
+                )
             outputs.append(out)
-            windows.append(Transposed(kernel, dil, step, before))
+            windows.append(window)
         kernel_volume = math.prod(kernels)
         weights = channels * (self.out_channels // self.groups) * kernel_volume
         # Each input element is scattered to C_out/groups × kernel volume outputs.
@@ -265,6 +321,7 @@ class ConvTranspose(Layer):
             weights + self.out_channels * self.bias,
             macs,
             tuple(windows),
+            tuple(findings),
         )
 
 
