@@ -200,6 +200,85 @@ def net(
 
 
 @app.command()
+def solve(
+    input: Annotated[
+        int | None, typer.Option("--input", min=1, help="Input size on one axis.")
+    ] = None,
+    output: Annotated[
+        int | None, typer.Option("--output", min=1, help="Wanted output size.")
+    ] = None,
+    transpose: Annotated[
+        bool, typer.Option("--transpose", help="Solve for conv_transpose.")
+    ] = False,
+    kernel_size: Annotated[
+        int | None, typer.Option(min=1, help="Hold the kernel size fixed.")
+    ] = None,
+    stride: Annotated[int | None, typer.Option(min=1, help="Hold the stride fixed.")] = None,
+    dilation: Annotated[int | None, typer.Option(min=1, help="Hold the dilation fixed.")] = None,
+    max_kernel: Annotated[int, typer.Option(min=1, help="Largest kernel to try.")] = 11,
+    max_stride: Annotated[int, typer.Option(min=1, help="Largest stride to try.")] = 4,
+    max_dilation: Annotated[int, typer.Option(min=1, help="Largest dilation to try.")] = 4,
+    field: Annotated[
+        int | None, typer.Option(min=1, help="Instead: layers needed to reach this field.")
+    ] = None,
+    dilation_growth: Annotated[
+        int, typer.Option(min=1, help="With --field: dilation multiplies by this per layer.")
+    ] = 1,
+    limit: Annotated[int, typer.Option(min=0, help="Rows in the table (0: all).")] = 20,
+    format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (
+        Format.table
+    ),
+    json: JsonOption = False,
+) -> None:
+    """Inverse questions on one axis: every layer setting that maps --input to --output
+    (best first), or with --field how many layers of a pattern reach a receptive field.
+
+    Examples: convcalc solve --input 224 --output 112 --kernel-size 3;
+    convcalc solve --field 500 --kernel-size 3 --dilation-growth 2
+    """
+    from convcalc.analysis import solve as solver
+    from convcalc.render import data, table
+
+    chosen = _format(format, json)
+    if chosen not in (Format.json, Format.table):
+        raise ConvcalcError("convcalc solve prints a table or json", Where("--format"))
+    if field is not None:
+        if input is not None or output is not None or transpose:
+            raise ConvcalcError(
+                "--field asks for a number of layers; leave out --input, --output and --transpose",
+                Where("--field"),
+            )
+        plan = solver.layers_for_field(
+            field, kernel_size or 3, stride or 1, dilation or 1, dilation_growth
+        )
+        if chosen is Format.json:
+            print(data.to_field_plan_json(plan))
+        else:
+            table.print_field_plan(plan)
+        return
+    if input is None or output is None:
+        raise ConvcalcError(
+            "give --input and --output (sizes on one axis), or --field", Where("solve")
+        )
+
+    def bounds(fixed: int | None, largest: int) -> range:
+        return range(fixed, fixed + 1) if fixed is not None else range(1, largest + 1)
+
+    settings = solver.solve(
+        input,
+        output,
+        transpose=transpose,
+        kernel_sizes=bounds(kernel_size, max_kernel),
+        strides=bounds(stride, max_stride),
+        dilations=bounds(dilation, max_dilation),
+    )
+    if chosen is Format.json:
+        print(data.to_solutions_json(input, output, transpose, settings))
+    else:
+        table.print_solutions(input, output, transpose, settings, limit)
+
+
+@app.command()
 def models(
     format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (
         Format.table

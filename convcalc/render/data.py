@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 from convcalc.analysis.analyze import Analysis, ReceptiveField, Row
+from convcalc.analysis.solve import FieldPlan, Setting
 from convcalc.render.columns import (
     Column,
     cells,
@@ -18,7 +19,16 @@ from convcalc.render.columns import (
     format_si,
 )
 
-__all__ = ["SCHEMA_VERSION", "to_csv", "to_json", "to_layer_json", "to_markdown", "to_models_json"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "to_csv",
+    "to_field_plan_json",
+    "to_json",
+    "to_layer_json",
+    "to_markdown",
+    "to_models_json",
+    "to_solutions_json",
+]
 
 SCHEMA_VERSION = 1
 
@@ -100,6 +110,47 @@ def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:
         for name, analysis in analyses
     ]
     return json.dumps({"schema_version": SCHEMA_VERSION, "models": models}, ensure_ascii=False)
+
+
+def to_solutions_json(input: int, output: int, transpose: bool, settings: list[Setting]) -> str:
+    """`convcalc solve --json`."""
+    solutions = []
+    for setting in settings:
+        solution: dict[str, Any] = {
+            "kernel_size": setting.kernel_size,
+            "stride": setting.stride,
+            "dilation": setting.dilation,
+            "padding": list(setting.padding),
+        }
+        if transpose:
+            solution["output_padding"] = setting.output_padding
+            solution["checkerboard"] = setting.checkerboard
+        solution["dropped"] = setting.dropped
+        solutions.append(solution)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "input": input,
+        "output": output,
+        "transpose": transpose,
+        "solutions": solutions,
+    }
+    return json.dumps(document)
+
+
+def to_field_plan_json(plan: FieldPlan) -> str:
+    """`convcalc solve --field … --json`."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "field_target": {
+            "target": plan.target,
+            "layers": len(plan.sizes),
+            "kernel_size": plan.kernel_size,
+            "stride": plan.stride,
+            "dilations": list(plan.dilations),
+            "sizes": list(plan.sizes),
+        },
+    }
+    return json.dumps(document)
 
 
 def to_csv(analysis: Analysis) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import IO
 
 from convcalc.analysis.analyze import Analysis, ReceptiveField
+from convcalc.analysis.solve import FieldPlan, Setting
 from convcalc.render.columns import (
     Column,
     cells,
@@ -16,7 +17,13 @@ from convcalc.render.columns import (
     format_si,
 )
 
-__all__ = ["print_layer", "print_models", "print_network"]
+__all__ = [
+    "print_field_plan",
+    "print_layer",
+    "print_models",
+    "print_network",
+    "print_solutions",
+]
 
 
 def _console(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
@@ -128,4 +135,54 @@ def print_models(analyses: list[tuple[str, Analysis]], file: IO[str] | None = No
             format_axes(field.size) if field else "—",
             format_axes(field.effective_stride) if field else "—",
         )
+    console.print(table)
+
+
+def _padding(setting: Setting) -> str:
+    before, after = setting.padding
+    return str(before) if before == after else f"[{before}, {after}]"
+
+
+def print_solutions(
+    input: int, output: int, transpose: bool, settings: list[Setting], limit: int,
+    file: IO[str] | None = None,
+) -> None:  # fmt: skip
+    from rich.table import Table
+
+    console = _console(file)
+    kind = "conv_transpose" if transpose else "conv"
+    if not settings:
+        console.print(f"No {kind} setting within the bounds maps {input} to {output}.")
+        return
+    shown = settings if limit == 0 else settings[:limit]
+    table = Table(title=f"{kind}: {input} → {output}, best first", title_justify="left")
+    titles = ["Kernel", "Stride", "Dilation", "Padding"]
+    titles += ["Output padding", "Even taps"] if transpose else []
+    for title in [*titles, "Dropped"]:
+        table.add_column(title, justify="right")
+    for setting in shown:
+        cells = [setting.kernel_size, setting.stride, setting.dilation, _padding(setting)]
+        if transpose:
+            cells += [setting.output_padding, "no" if setting.checkerboard else "yes"]
+        table.add_row(*map(str, [*cells, setting.dropped]))
+    console.print(table)
+    if len(shown) < len(settings):
+        console.print(f"… and {len(settings) - len(shown)} more (--limit 0 shows all)")
+
+
+def print_field_plan(plan: FieldPlan, file: IO[str] | None = None) -> None:
+    from rich.table import Table
+
+    console = _console(file)
+    layers = len(plan.sizes)
+    console.print(
+        f"{layers} layer{'s' if layers != 1 else ''} of kernel {plan.kernel_size}, stride "
+        f"{plan.stride} reach a field of {plan.target}:",
+        soft_wrap=True,
+    )
+    table = Table()
+    for title in ("Layer", "Dilation", "Field"):
+        table.add_column(title, justify="right")
+    for index, (dilation, size) in enumerate(zip(plan.dilations, plan.sizes, strict=True), 1):
+        table.add_row(str(index), str(dilation), str(size))
     console.print(table)
