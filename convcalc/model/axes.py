@@ -28,6 +28,7 @@ __all__ = [
     "resolve_padding",
     "sliding_output_size",
     "transposed_output_size",
+    "unread_positions",
 ]
 
 Padding = int | tuple[int | tuple[int, int], ...] | Literal["same", "valid"]
@@ -102,6 +103,20 @@ def transposed_output_size(
 ) -> int:
     """(size − 1)·stride − before − after + span + output_padding (PyTorch ConvTranspose docs)."""
     return (size - 1) * stride - before - after + span + output_padding
+
+
+def unread_positions(
+    size: int, output: int, kernel: int, dilation: int, stride: int, before: int
+) -> int:
+    """How many of the real input positions 0 … size − 1 no tap of any window reads."""
+    if dilation == 1 and stride <= kernel:
+        # Windows overlap or touch: only positions past the last window go unread.
+        return max(size - max((output - 1) * stride - before + kernel, 0), 0)
+    read: set[int] = set()
+    for tap in range(kernel):
+        first = tap * dilation - before
+        read.update(range(first, first + (output - 1) * stride + 1, stride))
+    return size - sum(1 for position in read if 0 <= position < size)
 
 
 @dataclass(frozen=True)

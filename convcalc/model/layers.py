@@ -29,6 +29,7 @@ from convcalc.model.axes import (
     resolve_padding,
     sliding_output_size,
     transposed_output_size,
+    unread_positions,
 )
 from convcalc.model.params import (
     axis_non_negative,
@@ -118,18 +119,6 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _unread(size: int, output: int, kernel: int, dilation: int, stride: int, before: int) -> int:
-    """How many of the real input positions 0 … size − 1 no tap of any window reads."""
-    if dilation == 1 and stride <= kernel:
-        # Windows overlap or touch: only positions past the last window go unread.
-        return max(size - max((output - 1) * stride - before + kernel, 0), 0)
-    read: set[int] = set()
-    for tap in range(kernel):
-        first = tap * dilation - before
-        read.update(range(first, first + (output - 1) * stride + 1, stride))
-    return size - sum(1 for position in read if 0 <= position < size)
-
-
 @dataclass(frozen=True)
 class _Slide:
     """A sliding window resolved on every axis: the shared arithmetic of convolutions
@@ -188,7 +177,7 @@ def _slide(
                     f'pad {more} more after, or use padding "same"',
                 )
             )
-        skipped = _unread(size, out, kernel, dil, step, before) - max(dropped, 0)
+        skipped = unread_positions(size, out, kernel, dil, step, before) - max(dropped, 0)
         if skipped > 0:
             findings.append(
                 Finding(
