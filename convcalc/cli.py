@@ -278,6 +278,71 @@ def solve(
         table.print_solutions(input, output, transpose, settings, limit)
 
 
+def parse_range(text: str) -> range:
+    low, separator, high = text.partition("..")
+    if not (separator and low.isdigit() and high.isdigit() and 1 <= int(low) <= int(high)):
+        raise ConvcalcError(
+            f"expected LO..HI with 1 ≤ LO ≤ HI, such as 32..256; got {text!r}", Where("--range")
+        )
+    return range(int(low), int(high) + 1)
+
+
+@app.command()
+def sizes(
+    model: Annotated[
+        str, typer.Argument(help="A model file, - for standard input, or a bundled model.")
+    ],
+    range_: Annotated[
+        str | None,
+        typer.Option("--range", help="Input sizes to try, LO..HI (every spatial axis that size)."),
+    ] = None,
+    smallest: Annotated[
+        bool, typer.Option("--min", help="Find the smallest valid input size.")
+    ] = False,
+    input: Annotated[
+        str | None, typer.Option("--input", help="A shape whose channels and axes to use (3x1x1).")
+    ] = None,
+    format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (
+        Format.table
+    ),
+    json: JsonOption = False,
+) -> None:
+    """Which input sizes the network accepts: valid (it runs) and clean (no layer drops
+    input pixels), the output shape, what breaks where; the smallest valid size (--min)
+    and the period of validity over the range.
+
+    Examples: convcalc sizes unet --range 200..260; convcalc sizes alexnet --min
+    """
+    from convcalc.analysis import sizes as checks
+    from convcalc.loader import open_model
+    from convcalc.render import data, table
+
+    chosen = _format(format, json)
+    if chosen not in (Format.json, Format.table):
+        raise ConvcalcError("convcalc sizes prints a table or json", Where("--format"))
+    if range_ is None and not smallest:
+        raise ConvcalcError("give --range LO..HI, or --min, or both", Where("sizes"))
+    loaded = open_model(model)
+    template = parse_shape(input) if input else loaded.input_shape
+    if template is None or len(template) < 2:
+        raise ConvcalcError(
+            "sizes needs an input with spatial axes: give --input 3x1x1 (channels and axes)",
+            Where("--input"),
+        )
+    found = [checks.check_size(loaded, template, n) for n in parse_range(range_)] if range_ else []
+    report = data.SizesReport(
+        found,
+        checks.smallest_valid(loaded, template) if smallest else None,
+        smallest,
+        checks.period(found, lambda check: check.valid),
+        checks.period(found, lambda check: check.clean),
+    )
+    if chosen is Format.json:
+        print(data.to_sizes_json(report))
+    else:
+        table.print_sizes(report)
+
+
 @app.command()
 def models(
     format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (

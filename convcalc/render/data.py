@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from convcalc.analysis.analyze import Analysis, ReceptiveField, Row
+from convcalc.analysis.sizes import Period, SizeCheck
 from convcalc.analysis.solve import FieldPlan, Setting
 from convcalc.render.columns import (
     Column,
@@ -86,13 +88,13 @@ def to_json(analysis: Analysis) -> str:
         "receptive_field": _field(analysis.receptive_field),
         "warnings": _warnings(analysis),
     }
-    return json.dumps(document, ensure_ascii=False)
+    return json.dumps(document)
 
 
 def to_layer_json(analysis: Analysis) -> str:
     """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5)."""
     (row,) = analysis.rows
-    return json.dumps({**_row(row), "warnings": _warnings(analysis)}, ensure_ascii=False)
+    return json.dumps({**_row(row), "warnings": _warnings(analysis)})
 
 
 def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:
@@ -109,7 +111,7 @@ def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:
         }
         for name, analysis in analyses
     ]
-    return json.dumps({"schema_version": SCHEMA_VERSION, "models": models}, ensure_ascii=False)
+    return json.dumps({"schema_version": SCHEMA_VERSION, "models": models})
 
 
 def to_solutions_json(input: int, output: int, transpose: bool, settings: list[Setting]) -> str:
@@ -150,6 +152,49 @@ def to_field_plan_json(plan: FieldPlan) -> str:
             "sizes": list(plan.sizes),
         },
     }
+    return json.dumps(document)
+
+
+@dataclass(frozen=True)
+class SizesReport:
+    """What `convcalc sizes` found: the checks over the range, the smallest valid size
+    (if asked for: `searched`), and the periods of validity and cleanliness."""
+
+    checks: list[SizeCheck]
+    smallest: int | None
+    searched: bool
+    valid_when: Period | None
+    clean_when: Period | None
+
+
+def _period(period: Period | None) -> dict[str, Any] | None:
+    if period is None:
+        return None
+    return {"from": period.start, "period": period.period, "residues": list(period.residues)}
+
+
+def to_sizes_json(report: SizesReport) -> str:
+    """`convcalc sizes --json`."""
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "sizes": [
+            {
+                "input": check.size,
+                "input_shape": list(check.input_shape),
+                "valid": check.valid,
+                "clean": check.clean,
+                "output_shape": list(check.output_shape) if check.output_shape else None,
+                "issues": [
+                    {"path": i.path, "code": i.code, "message": i.message} for i in check.issues
+                ],
+            }
+            for check in report.checks
+        ],
+        "valid_when": _period(report.valid_when),
+        "clean_when": _period(report.clean_when),
+    }
+    if report.searched:
+        document["smallest_valid"] = report.smallest
     return json.dumps(document)
 
 

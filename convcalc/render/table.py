@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import IO
 
 from convcalc.analysis.analyze import Analysis, ReceptiveField
+from convcalc.analysis.sizes import Period
 from convcalc.analysis.solve import FieldPlan, Setting
 from convcalc.render.columns import (
     Column,
@@ -16,12 +17,14 @@ from convcalc.render.columns import (
     format_shape,
     format_si,
 )
+from convcalc.render.data import SizesReport
 
 __all__ = [
     "print_field_plan",
     "print_layer",
     "print_models",
     "print_network",
+    "print_sizes",
     "print_solutions",
 ]
 
@@ -186,3 +189,47 @@ def print_field_plan(plan: FieldPlan, file: IO[str] | None = None) -> None:
     for index, (dilation, size) in enumerate(zip(plan.dilations, plan.sizes, strict=True), 1):
         table.add_row(str(index), str(dilation), str(size))
     console.print(table)
+
+
+def describe_period(period: Period) -> str:
+    """ "N % 16 == 0 (from 16)", or "every N from 63" for period 1."""
+    if period.period == 1:
+        return f"every N from {period.start}"
+    if len(period.residues) == 1:
+        condition = f"N % {period.period} == {period.residues[0]}"
+    else:
+        condition = f"N % {period.period} in {{{', '.join(map(str, period.residues))}}}"
+    return f"{condition} (from {period.start})"
+
+
+def print_sizes(report: SizesReport, file: IO[str] | None = None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console(file)
+    if report.checks:
+        table = Table()
+        for title in ("Input", "Valid", "Clean", "Output shape", "Issues"):
+            table.add_column(title)
+        for check in report.checks:
+            issues = "; ".join(f"{i.path}: {i.message}" for i in check.issues[:1])
+            if len(check.issues) > 1:
+                issues += f" (+{len(check.issues) - 1} more)"
+            table.add_row(
+                format_shape(check.input_shape),
+                "yes" if check.valid else "no",
+                "yes" if check.clean else "no",
+                format_shape(check.output_shape) if check.output_shape else "—",
+                escape(issues),
+            )
+        console.print(table)
+    if report.searched:
+        found = report.smallest
+        console.print(
+            f"Smallest valid input: {found}" if found else "No valid input size up to 4096",
+            soft_wrap=True,
+        )
+    for word, period in (("Valid", report.valid_when), ("Clean", report.clean_when)):
+        if report.checks:
+            text = describe_period(period) if period else "no period within the range"
+            console.print(f"{word} when {text}", soft_wrap=True)
