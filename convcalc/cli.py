@@ -35,6 +35,9 @@ InputOption = Annotated[
 ]
 FormatOption = Annotated[Format, typer.Option("--format", help="Output form.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Short for --format json.")]
+ExplainOption = Annotated[
+    bool, typer.Option("--explain", help="Show each layer's arithmetic with its numbers.")
+]
 BatchOption = Annotated[
     int, typer.Option("--batch", min=1, help="Batch size; scales only the memory figures.")
 ]
@@ -125,6 +128,7 @@ def layer(
         Format, typer.Option("--format", help="Output form: table or json.")
     ] = Format.table,
     json: JsonOption = False,
+    explain: ExplainOption = False,
 ) -> None:
     """One layer: output shape, params, MACs and receptive field.
 
@@ -159,11 +163,11 @@ def layer(
     if _format(format, json) is Format.json:
         from convcalc.render.data import to_layer_json
 
-        print(to_layer_json(analysis))
+        print(to_layer_json(analysis, explain))
     elif _format(format, json) is Format.table:
         from convcalc.render.table import print_layer
 
-        print_layer(analysis)
+        print_layer(analysis, explain)
     else:
         raise ConvcalcError("convcalc layer prints a table or json", Where("--format"))
 
@@ -177,6 +181,7 @@ def net(
     batch: BatchOption = 1,
     format: FormatOption = Format.table,
     json: JsonOption = False,
+    explain: ExplainOption = False,
 ) -> None:
     """A whole network: one row per layer, totals, the receptive field, warnings.
 
@@ -190,12 +195,16 @@ def net(
     if chosen is Format.table:
         from convcalc.render.table import print_network
 
-        print_network(analysis)
+        print_network(analysis, explain)
         return
     from convcalc.render import data
 
-    render = {Format.json: data.to_json, Format.csv: data.to_csv, Format.markdown: data.to_markdown}
-    text = render[chosen](analysis)
+    if chosen is Format.json:
+        text = data.to_json(analysis, explain)
+    elif explain:
+        raise ConvcalcError("--explain goes with a table or json", Where("--explain"))
+    else:
+        text = (data.to_csv if chosen is Format.csv else data.to_markdown)(analysis)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 

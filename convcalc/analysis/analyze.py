@@ -14,7 +14,7 @@ from convcalc.analysis.field import AxisField
 from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.axes import AXIS_NAMES
-from convcalc.model.layers import Effect, Layer, Shape, format_shape
+from convcalc.model.layers import Effect, Layer, Shape, SizeRule, format_shape
 from convcalc.model.network import Leaf, Merge, Model, Node, Repeat
 
 __all__ = [
@@ -63,6 +63,9 @@ class Row:
     params: int
     macs: int
     receptive_field: ReceptiveField | None
+    # For --explain: the field of the row's input, and how each axis's size follows.
+    input_field: ReceptiveField | None = None
+    rules: tuple[SizeRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,7 @@ class _Walk:
                 run, ended = run.through(effect.windows, where.path)
                 if ended is not None:
                     self.close(ended)
-        self.add_row(where.path, leaf.layer.kind, leaf.name, flow.shape, effect, fields)
+        self.add_row(where.path, leaf.layer.kind, leaf.name, flow, effect, fields)
         return _Flow(effect.output_shape, fields, run)
 
     def repeat(self, repeat: Repeat, flow: _Flow) -> _Flow:
@@ -237,7 +240,7 @@ class _Walk:
             if out.run is not None:
                 self.close(out.run)
         merged = self.union(merge, where.path, output, [out.fields for out in outputs])
-        self.add_row(where.path, merge.kind, merge.name, flow.shape, Effect(output), merged)
+        self.add_row(where.path, merge.kind, merge.name, flow, Effect(output), merged)
         return _Flow(output, merged, Run.start(len(output) - 1) if len(output) > 1 else None)
 
     def forgive_uncovered(self, warned: list[range]) -> None:
@@ -315,7 +318,7 @@ class _Walk:
         self.warnings.append(Diagnostic(path, code, message))
 
     def add_row(
-        self, path: str, kind: str, name: str | None, shape: Shape, effect: Effect, fields: Fields
+        self, path: str, kind: str, name: str | None, flow: _Flow, effect: Effect, fields: Fields
     ) -> None:
         field = self.summary(fields)
         if field is not None and not self.exceeded:
@@ -339,11 +342,13 @@ class _Walk:
                 path,
                 kind,
                 name,
-                shape,
+                flow.shape,
                 effect.output_shape,
                 effect.params,
                 effect.macs,
                 field,
+                self.summary(flow.fields),
+                effect.rules,
             )
         )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from convcalc.errors import ConvcalcError
 from convcalc.model.axes import (
@@ -46,7 +46,7 @@ from convcalc.model.params import (
     scale_factors,
 )
 
-__all__ = ["KINDS", "Effect", "Finding", "Layer", "Shape", "format_shape"]
+__all__ = ["KINDS", "Effect", "Finding", "Layer", "Shape", "SizeRule", "format_shape"]
 
 #: Channels first, without the batch: [C, L], [C, H, W], [C, D, H, W], or [N] once flat.
 Shape = tuple[int, ...]
@@ -68,6 +68,24 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class SizeRule:
+    """How one axis's output size follows from its input size, as numbers to show
+    (`--explain`): which formula, and what goes into it."""
+
+    rule: Literal["sliding", "transposed", "scale", "size", "adaptive"]
+    size: int
+    output: int
+    kernel: int = 1
+    dilation: int = 1
+    stride: int = 1
+    before: int = 0
+    after: int = 0
+    output_padding: int = 0
+    ceil_mode: bool = False
+    scale: Fraction | None = None
+
+
+@dataclass(frozen=True)
 class Effect:
     """What a layer does to one input shape.
 
@@ -80,6 +98,7 @@ class Effect:
     macs: int = 0
     windows: tuple[Window, ...] | None = None
     findings: tuple[Finding, ...] = ()
+    rules: tuple[SizeRule, ...] = ()  # one per spatial axis where the size is computed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +147,7 @@ class _Slide:
     output_sizes: tuple[int, ...]
     windows: tuple[Sliding, ...]
     findings: tuple[Finding, ...]
+    rules: tuple[SizeRule, ...]
 
 
 def _slide(
@@ -152,7 +172,7 @@ def _slide(
                     f"padding {max(pad)} is more than half the kernel ({limit} at most), "
                     "so some windows would read only padding"
                 )
-    outputs, windows, findings = [], [], []
+    outputs, windows, findings, rules = [], [], [], []
     for axis, size, kernel, dil, span, step, (before, after) in zip(
         AXIS_NAMES[ndim], sizes, kernels, dilations, spans, strides, pads, strict=True
     ):
@@ -205,7 +225,8 @@ def _slide(
             )
         outputs.append(out)
         windows.append(Sliding(span, step, before, dil))
-    return _Slide(sizes, tuple(outputs), tuple(windows), tuple(findings))
+        rules.append(SizeRule("sliding", size, out, kernel, dil, step, before, after, 0, ceil_mode))
+    return _Slide(sizes, tuple(outputs), tuple(windows), tuple(findings), tuple(rules))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,7 +255,12 @@ class Conv(Layer):
         # Each output element is one dot product over C_in/groups × kernel volume inputs.
         macs = math.prod(output) * (channels // self.groups) * kernel
         return Effect(
-            output, weights + self.out_channels * self.bias, macs, slide.windows, slide.findings
+            output,
+            weights + self.out_channels * self.bias,
+            macs,
+            slide.windows,
+            slide.findings,
+            slide.rules,
         )
 
 
@@ -267,7 +293,7 @@ class ConvTranspose(Layer):
         pads = resolve_padding(self.padding, sizes, spans, strides)
         _check_in("in_channels", self.in_channels, channels)
         _check_groups(self.groups, channels, self.out_channels)
-        outputs, windows, findings = [], [], []
+        outputs, windows, findings, rules = [], [], [], []
         for axis, size, kernel, span, step, dil, extra, (before, after) in zip(
             AXIS_NAMES[ndim], sizes, kernels, spans, strides, dilations, extras, pads, strict=True
         ):
@@ -301,6 +327,7 @@ class ConvTranspose(Layer):
                 )
             outputs.append(out)
             windows.append(window)
+            rules.append(SizeRule("transposed", size, out, kernel, dil, step, before, after, extra))
         kernel_volume = math.prod(kernels)
         weights = channels * (self.out_channels // self.groups) * kernel_volume
         # Each input element is scattered to C_out/groups × kernel volume outputs.
@@ -311,6 +338,7 @@ class ConvTranspose(Layer):
             macs,
             tuple(windows),
             tuple(findings),
+            tuple(rules),
         )
 
 
@@ -346,7 +374,10 @@ class MaxPool(Layer):
             max_padding=tuple(span // 2 for span in spans),
         )
         return Effect(
-            (shape[0], *slide.output_sizes), windows=slide.windows, findings=slide.findings
+            (shape[0], *slide.output_sizes),
+            windows=slide.windows,
+            findings=slide.findings,
+            rules=slide.rules,
         )
 
 
@@ -373,7 +404,10 @@ class AvgPool(Layer):
             max_padding=tuple(k // 2 for k in kernels),
         )
         return Effect(
-            (shape[0], *slide.output_sizes), windows=slide.windows, findings=slide.findings
+            (shape[0], *slide.output_sizes),
+            windows=slide.windows,
+            findings=slide.findings,
+            rules=slide.rules,
         )
 
 
@@ -398,7 +432,10 @@ class AdaptiveAvgPool(Layer):
             windows = None  # a global pooling: every output unit sees the whole input
         else:
             windows = tuple(map(AdaptiveBins, sizes, outputs))
-        return Effect((shape[0], *outputs), windows=windows)
+        rules = tuple(
+            SizeRule("adaptive", size, out) for size, out in zip(sizes, outputs, strict=True)
+        )
+        return Effect((shape[0], *outputs), windows=windows, rules=rules)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -450,11 +487,18 @@ class Upsample(Layer):
             outputs = tuple(
                 math.floor(size * scale) for size, scale in zip(sizes, scales, strict=True)
             )
+            rules = tuple(
+                SizeRule("scale", size, out, scale=scale)
+                for size, out, scale in zip(sizes, outputs, scales, strict=True)
+            )
             # PyTorch maps indices with 1/scale_factor when it is given, not in/out.
             ratios = tuple(1 / scale for scale in scales)
         else:
             assert self.size is not None
             outputs = per_axis(self.size, ndim, "size")
+            rules = tuple(
+                SizeRule("size", size, out) for size, out in zip(sizes, outputs, strict=True)
+            )
             ratios = tuple(Fraction(size, out) for size, out in zip(sizes, outputs, strict=True))
         for axis, size, out in zip(AXIS_NAMES[ndim], sizes, outputs, strict=True):
             if out < 1:
@@ -466,7 +510,7 @@ class Upsample(Layer):
             )
         mode: Any = _MODES[self.mode]
         windows = tuple(Interpolation(ratio, mode, bool(self.align_corners)) for ratio in ratios)
-        return Effect((shape[0], *outputs), windows=windows)
+        return Effect((shape[0], *outputs), windows=windows, rules=rules)
 
 
 @dataclass(frozen=True, kw_only=True)

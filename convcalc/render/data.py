@@ -50,8 +50,8 @@ def _field(field: ReceptiveField | None) -> dict[str, list[int | float]] | None:
     }
 
 
-def _row(row: Row) -> dict[str, Any]:
-    return {
+def _row(row: Row, explained: bool = False) -> dict[str, Any]:
+    fields: dict[str, Any] = {
         "path": row.path,
         "kind": row.kind,
         "name": row.name,
@@ -61,20 +61,25 @@ def _row(row: Row) -> dict[str, Any]:
         "macs": row.macs,
         "receptive_field": _field(row.receptive_field),
     }
+    if explained:
+        from convcalc.render.explain import explain
+
+        fields["explain"] = explain(row)
+    return fields
 
 
 def _warnings(analysis: Analysis) -> list[dict[str, str]]:
     return [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings]
 
 
-def to_json(analysis: Analysis) -> str:
+def to_json(analysis: Analysis, explained: bool = False) -> str:
     totals = analysis.totals
     document = {
         "schema_version": SCHEMA_VERSION,
         "name": analysis.name,
         "input_shape": list(analysis.input_shape),
         "output_shape": list(analysis.output_shape),
-        "layers": [_row(row) for row in analysis.rows],
+        "layers": [_row(row, explained) for row in analysis.rows],
         "totals": {
             "params": totals.params,
             "trainable_params": totals.trainable_params,
@@ -91,10 +96,10 @@ def to_json(analysis: Analysis) -> str:
     return json.dumps(document)
 
 
-def to_layer_json(analysis: Analysis) -> str:
+def to_layer_json(analysis: Analysis, explained: bool = False) -> str:
     """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5)."""
     (row,) = analysis.rows
-    return json.dumps({**_row(row), "warnings": _warnings(analysis)})
+    return json.dumps({**_row(row, explained), "warnings": _warnings(analysis)})
 
 
 def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:

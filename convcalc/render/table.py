@@ -49,16 +49,32 @@ def _field_line(field: ReceptiveField | None) -> str:
     )
 
 
+def _print_explanations(console, analysis: Analysis) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+
+    from convcalc.render.explain import explain
+
+    console.print("Arithmetic:")
+    for row in analysis.rows:
+        title = f"{row.path} ({row.name})" if row.name else row.path
+        console.print(f"  {escape(title)} · {row.kind}", soft_wrap=True)
+        for line in explain(row):
+            console.print(f"    {escape(line)}", soft_wrap=True)
+
+
 def _print_warnings(console, analysis: Analysis) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+
     for warning in analysis.warnings:
         console.print(
-            f"[yellow]warning[/yellow] {warning.code} at {warning.path}: {warning.message}",
+            f"[yellow]warning[/yellow] {warning.code} at {escape(warning.path)}: "
+            f"{escape(warning.message)}",
             soft_wrap=True,
             markup=True,
         )
 
 
-def print_network(analysis: Analysis, file: IO[str] | None = None) -> None:
+def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -85,10 +101,12 @@ def print_network(analysis: Analysis, file: IO[str] | None = None) -> None:
         soft_wrap=True,
     )
     console.print(_field_line(analysis.receptive_field), soft_wrap=True)
+    if explained:
+        _print_explanations(console, analysis)
     _print_warnings(console, analysis)
 
 
-def print_layer(analysis: Analysis, file: IO[str] | None = None) -> None:
+def print_layer(analysis: Analysis, explained: bool = False, file: IO[str] | None = None) -> None:
     from rich.table import Table
 
     console = _console(file)
@@ -115,6 +133,8 @@ def print_layer(analysis: Analysis, file: IO[str] | None = None) -> None:
     for name, value in facts:
         table.add_row(name, value)
     console.print(table)
+    if explained:
+        _print_explanations(console, analysis)
     _print_warnings(console, analysis)
 
 
