@@ -299,8 +299,12 @@ class _Walk:
                     "see corresponding places",
                 )
             else:
-                centres = [f.mean_centre(union.period) for f in fields]
-                if len(set(centres)) > 1:
+                edges = [f.mean_edges(union.period) for f in fields]
+                centres = [(first + last) / 2 for first, last in edges]
+                # Causal branches (WaveNet's dilated body beside its identity) end at the
+                # same position by design: sharing an edge is aligned too.
+                shared_edge = len({e[0] for e in edges}) == 1 or len({e[1] for e in edges}) == 1
+                if len(set(centres)) > 1 and not shared_edge:
                     listed = ", ".join(
                         f"{c} ({label})" for c, label in zip(centres, merge.labels, strict=True)
                     )
@@ -308,8 +312,8 @@ class _Walk:
                         path,
                         "unaligned-branches",
                         f"the branches of this {merge.block} are centred on different input "
-                        f"positions on axis {axis} (unit 0 centres: {listed}); padding or "
-                        "cropping differs between them",
+                        f"positions on axis {axis} (mean centres {listed}) and share no edge; "
+                        "padding or cropping differs between them",
                     )
             merged.append(union)
         return tuple(merged)

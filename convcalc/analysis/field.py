@@ -108,10 +108,13 @@ class AxisField:
             tuple(max(self.last(y), other.last(y)) for y in range(period)),
         )
 
-    def mean_centre(self, period: int) -> Fraction:
-        """The centre of the units' fields over `period` units, averaged: where two
-        branches' fields are centred on average, they look at the same place."""
-        return Fraction(sum(self.first(y) + self.last(y) for y in range(period)), 2 * period)
+    def mean_edges(self, period: int) -> tuple[Fraction, Fraction]:
+        """The first and the last position seen, each averaged over `period` units: two
+        branches whose fields share a centre or an edge on average look at the same place."""
+        return (
+            Fraction(sum(self.first(y) for y in range(period)), period),
+            Fraction(sum(self.last(y) for y in range(period)), period),
+        )
 
     def summary(self) -> AxisSummary:
         sizes = [last - first + 1 for first, last in zip(self.firsts, self.lasts, strict=True)]

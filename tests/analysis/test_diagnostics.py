@@ -108,7 +108,7 @@ def test_unaligned_branches() -> None:
     input: [1, 16]
     layers:
       - add:
-        - [{conv: {out_channels: 1, kernel_size: 3, padding: [[2, 0]]}}]
+        - [{conv: {out_channels: 1, kernel_size: 5, padding: [[3, 1]]}}]
         - []
     """
     assert codes(text) == [("layers[0]", "unaligned-branches")]

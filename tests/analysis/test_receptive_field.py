@@ -230,20 +230,34 @@ def test_concat_union_of_different_kernels() -> None:
 
 
 def test_off_centre_branches_warn() -> None:
-    # Branch 1 is a 3-tap convolution padded [2, 0]: it sees y − 2 … y, centred at y − 1,
-    # while the identity is centred at y.
+    # Branch 0 is a 5-tap convolution padded [3, 1]: it sees y − 3 … y + 1, centred at
+    # y − 1, while the identity sees y: no shared centre, no shared edge.
     analysis = analyze_yaml(
         """
         input: [1, 16]
         layers:
           - add:
-            - [{conv: {out_channels: 1, kernel_size: 3, padding: [[2, 0]]}}]
+            - [{conv: {out_channels: 1, kernel_size: 5, padding: [[3, 1]]}}]
             - []
         """
     )
-    assert analysis.receptive_field == field([3], [1], [2])
+    assert analysis.receptive_field == field([5], [1], [3])
     assert [w.code for w in analysis.warnings] == ["unaligned-branches"]
     assert analysis.warnings[0].path == "layers[0]"
+
+
+def test_causal_branches_share_an_edge() -> None:
+    # A causal body (y − 2 … y) beside its identity (y): both end at y, as WaveNet's do.
+    analysis = analyze_yaml(
+        """
+        input: [1, 16]
+        layers:
+          - residual:
+              body: [{conv: {out_channels: 1, kernel_size: 3, padding: [[2, 0]]}}]
+        """
+    )
+    assert analysis.receptive_field == field([3], [1], [2])
+    assert analysis.warnings == ()
 
 
 def test_branches_with_different_strides_warn() -> None:
