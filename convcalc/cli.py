@@ -385,6 +385,10 @@ def main() -> None:
     """The console script: run the app and turn bad input into `error:` and exit 2."""
     from typer.exceptions import TyperException
 
+    # Blocks may nest thousands deep (up to source.MAX_DEPTH); the loader and the walk
+    # recurse once or twice per level, which Python 3.11 does without the C stack.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+
     # Typer's own errors (unknown option, missing argument, bad choice) are usage errors;
     # standalone mode would print them as a multi-line panel, so they are caught here.
     try:

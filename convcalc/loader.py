@@ -21,6 +21,9 @@ __all__ = ["build_layer", "build_model", "check_shape", "open_model", "parameter
 
 _MODEL_KEYS = ("name", "input", "layers")
 
+#: How many leaf layers a model may expand to, repeats counted out.
+MAX_LAYERS = 1_000_000
+
 
 def parameter_names(kind: str) -> list[str]:
     """The parameters a leaf kind takes, required ones first, as PyTorch names them."""
@@ -97,7 +100,29 @@ def build_model(document: Document) -> Model:
     if "layers" not in data:
         raise ConvcalcError("missing 'layers': a list of layers", document.where(()))
     layers = _build_list(document, data["layers"], ("layers",))
+    _check_count(layers)
     return Model(layers, Where("", document.file), name, input_shape)
+
+
+def _check_count(nodes: tuple[Node, ...]) -> int:
+    """The rows the nodes give (leaves, repeats counted out, a row per merge); refused,
+    at the node that goes past it, beyond MAX_LAYERS, before any work is done."""
+    total = 0
+    for node in nodes:
+        if isinstance(node, Leaf):
+            total += 1
+        elif isinstance(node, Repeat):
+            inner = _check_count(node.layers)
+            total += node.times * inner
+            detail = f" (repeat: {node.times:,} times {inner:,})"
+        else:
+            total += 1 + sum(_check_count(branch) for branch in node.branches)
+        if total > MAX_LAYERS:
+            more = detail if isinstance(node, Repeat) else ""
+            raise ConvcalcError(
+                f"the model expands to more than {MAX_LAYERS:,} layers{more}", node.where
+            )
+    return total
 
 
 BLOCKS = ("sequential", "repeat", "residual", "add", "concat")

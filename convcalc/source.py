@@ -15,10 +15,13 @@ from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
 
-__all__ = ["MAX_NODES", "Document", "format_path", "parse", "read"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Document", "format_path", "parse", "read"]
 
 #: How many values a document may expand to (aliases count each time they are used).
 MAX_NODES = 5_000_000
+
+#: How deeply a document may nest (mappings and lists within each other).
+MAX_DEPTH = 4_000
 
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:null",
@@ -106,32 +109,61 @@ def parse(text: str, file: str | None = None) -> Document:
         raise ConvcalcError(f"invalid YAML: {error}", Where("", file)) from None
     if root is None:
         raise ConvcalcError("empty; a model file needs at least a 'layers' list", Where("", file))
+    _check_size(yaml, root, file)
     lines: dict[PathKey, int] = {}
     data = _Converter(yaml, lines, file).convert(root, ())
     return Document(data, file, lines)
 
 
+def _check_size(yaml: Any, root: Any, file: str | None) -> None:
+    """Refuse a document that nests too deeply or expands too far, before converting it.
+    Aliases share their node, so sizes are counted once per node: linear in the text."""
+    sizes: dict[int, int] = {}
+    # Depth-first without recursion: (node, depth, children done?).
+    stack: list[tuple[Any, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise ConvcalcError(
+                f"the document nests more than {MAX_DEPTH:,} levels deep",
+                Where("", file, node.start_mark.line + 1),
+            )
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = (
+            node.value
+            if isinstance(node, yaml.SequenceNode)
+            else [part for pair in node.value for part in pair]
+        )
+        if done:
+            total = 1 + sum(sizes[id(child)] for child in children)
+            if total > MAX_NODES:
+                raise ConvcalcError(
+                    f"the document expands to more than {MAX_NODES:,} values (through aliases?)",
+                    Where("", file, node.start_mark.line + 1),
+                )
+            sizes[id(node)] = total
+        else:
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+
+
 class _Converter:
-    """YAML nodes → plain values, refusing object tags and runaway alias expansion."""
+    """YAML nodes → plain values, refusing tags that would construct objects."""
 
     def __init__(self, yaml: Any, lines: dict[PathKey, int], file: str | None) -> None:
         self.yaml = yaml
         self.lines = lines
         self.file = file
-        self.count = 0
         self.scalars = yaml.constructor.SafeConstructor()
 
     def fail(self, message: str, node: Any, path: PathKey) -> ConvcalcError:
         return ConvcalcError(message, Where(format_path(path), self.file, node.start_mark.line + 1))
 
     def convert(self, node: Any, path: PathKey) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise self.fail(
-                f"the document expands to more than {MAX_NODES:,} values (through aliases?)",
-                node,
-                path,
-            )
         self.lines.setdefault(path, node.start_mark.line + 1)
         yaml = self.yaml
         if isinstance(node, yaml.ScalarNode):
