@@ -157,7 +157,7 @@ def _slide(
     padding: Padding,
     dilation: int | tuple[int, ...] = 1,
     ceil_mode: bool = False,
-    max_padding: tuple[int, ...] | None = None,
+    pool: bool = False,
 ) -> _Slide:
     ndim = len(sizes)
     kernels = per_axis(kernel_size, ndim, "kernel_size")
@@ -165,11 +165,12 @@ def _slide(
     dilations = per_axis(dilation, ndim, "dilation")
     spans = tuple(map(dilated, kernels, dilations))
     pads = resolve_padding(padding, sizes, spans, strides)
-    if max_padding is not None:
-        for pad, limit in zip(pads, max_padding, strict=True):
-            if max(pad) > limit:
+    if pool:
+        # PyTorch refuses pool padding over half the (dilated) kernel: windows of padding.
+        for pad, span in zip(pads, spans, strict=True):
+            if max(pad) > span // 2:
                 raise ConvcalcError(
-                    f"padding {max(pad)} is more than half the kernel ({limit} at most), "
+                    f"padding {max(pad)} is more than half the kernel ({span // 2} at most), "
                     "so some windows would read only padding"
                 )
     outputs, windows, findings, rules = [], [], [], []
@@ -342,6 +343,33 @@ class ConvTranspose(Layer):
         )
 
 
+def _pool(
+    kind: str,
+    shape: Shape,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None,
+    padding: Padding,
+    dilation: int | tuple[int, ...],
+    ceil_mode: bool,
+) -> Effect:
+    """Max and average pooling: a sliding window that keeps the channels."""
+    slide = _slide(
+        _spatial(kind, shape),
+        kernel_size,
+        kernel_size if stride is None else stride,
+        padding,
+        dilation,
+        ceil_mode,
+        pool=True,
+    )
+    return Effect(
+        (shape[0], *slide.output_sizes),
+        windows=slide.windows,
+        findings=slide.findings,
+        rules=slide.rules,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class MaxPool(Layer):
     kind = "max_pool"
@@ -352,32 +380,14 @@ class MaxPool(Layer):
     ceil_mode: bool = param(boolean, False)
 
     def apply(self, shape: Shape) -> Effect:
-        sizes = _spatial(self.kind, shape)
-        ndim = len(sizes)
-        # PyTorch refuses padding over half the dilated kernel: windows of padding only.
-        spans = tuple(
-            dilated(k, d)
-            for k, d in zip(
-                per_axis(self.kernel_size, ndim, "kernel_size"),
-                per_axis(self.dilation, ndim, "dilation"),
-                strict=True,
-            )
-        )
-        stride = self.kernel_size if self.stride is None else self.stride
-        slide = _slide(
-            sizes,
+        return _pool(
+            self.kind,
+            shape,
             self.kernel_size,
-            stride,
+            self.stride,
             self.padding,
             self.dilation,
             self.ceil_mode,
-            max_padding=tuple(span // 2 for span in spans),
-        )
-        return Effect(
-            (shape[0], *slide.output_sizes),
-            windows=slide.windows,
-            findings=slide.findings,
-            rules=slide.rules,
         )
 
 
@@ -391,23 +401,8 @@ class AvgPool(Layer):
     count_include_pad: bool = param(boolean, True)
 
     def apply(self, shape: Shape) -> Effect:
-        sizes = _spatial(self.kind, shape)
-        kernels = per_axis(self.kernel_size, len(sizes), "kernel_size")
-        stride = self.kernel_size if self.stride is None else self.stride
-        slide = _slide(
-            sizes,
-            self.kernel_size,
-            stride,
-            self.padding,
-            1,
-            self.ceil_mode,
-            max_padding=tuple(k // 2 for k in kernels),
-        )
-        return Effect(
-            (shape[0], *slide.output_sizes),
-            windows=slide.windows,
-            findings=slide.findings,
-            rules=slide.rules,
+        return _pool(
+            self.kind, shape, self.kernel_size, self.stride, self.padding, 1, self.ceil_mode
         )
 
 
