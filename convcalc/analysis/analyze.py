@@ -14,7 +14,7 @@ from convcalc.analysis.field import AxisField
 from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.axes import AXIS_NAMES
-from convcalc.model.layers import Effect, Layer, Shape, SizeRule, format_shape
+from convcalc.model.layers import POINTWISE, Effect, Layer, Shape, SizeRule, format_shape
 from convcalc.model.network import Leaf, Merge, Model, Node, Repeat
 
 __all__ = [
@@ -165,7 +165,8 @@ class _Walk:
         self.input_shape = input_shape
         self.rows: list[Row] = []
         self.warnings: list[Diagnostic] = []
-        self.field_cache: dict[tuple[AxisField, ...], ReceptiveField] = {}
+        # Summaries by the identity of the fields they summarise (kept alive here).
+        self.field_cache: dict[int, tuple[tuple[AxisField, ...], ReceptiveField]] = {}
         self.rename = ("", "")
         self.exceeded = False  # field-exceeds-input is said once, where it first happens
         self.gridded: set[str] = set()  # runs already warned about, by their last layer
@@ -195,6 +196,8 @@ class _Walk:
             effect = leaf.layer.apply(flow.shape)
             if flow.fields is None or effect.windows is None or len(effect.output_shape) < 2:
                 fields = None
+            elif all(w is POINTWISE for w in effect.windows):
+                fields = flow.fields  # the same object, so its summary is reused
             else:
                 fields = tuple(
                     f.through(w) for f, w in zip(flow.fields, effect.windows, strict=True)
@@ -360,9 +363,10 @@ class _Walk:
         if fields is None:
             return None
         # Shape-keeping layers pass the same fields on: summarise them once.
-        if fields not in self.field_cache:
-            self.field_cache[fields] = ReceptiveField.of(fields)
-        return self.field_cache[fields]
+        cached = self.field_cache.get(id(fields))
+        if cached is None:
+            cached = self.field_cache[id(fields)] = (fields, ReceptiveField.of(fields))
+        return cached[1]
 
 
 def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> Analysis:

@@ -36,31 +36,42 @@ class AxisSummary:
 
 @dataclass(frozen=True)
 class AxisField:
-    """The input positions first(y) … last(y) seen by output unit y on one axis."""
+    """The input positions first(y) … last(y) seen by output unit y on one axis.
 
-    effective_stride: Fraction
+    Units 0 … T − 1 are tabulated (T, the period, is the length of the tables); unit
+    y + T sees what unit y sees, `shift` positions on. The effective stride is
+    shift / T. Keeping the shift (a whole number) rather than the stride keeps the
+    common arithmetic in integers.
+    """
+
+    shift: int
     firsts: tuple[int, ...]
     lasts: tuple[int, ...]
 
     @staticmethod
     def identity() -> AxisField:
         """The input itself: unit y sees position y."""
-        return AxisField(Fraction(1), (0,), (0,))
+        return AxisField(1, (0,), (0,))
 
     @property
     def period(self) -> int:
         return len(self.firsts)
 
-    def _shift(self, periods: int) -> int:
-        return int(periods * self.period * self.effective_stride)
+    @property
+    def effective_stride(self) -> Fraction:
+        return Fraction(self.shift, len(self.firsts))
 
     def first(self, y: int) -> int:
-        periods, phase = divmod(y, self.period)
-        return self.firsts[phase] + self._shift(periods)
+        if len(self.firsts) == 1:
+            return self.firsts[0] + y * self.shift
+        periods, phase = divmod(y, len(self.firsts))
+        return self.firsts[phase] + periods * self.shift
 
     def last(self, y: int) -> int:
-        periods, phase = divmod(y, self.period)
-        return self.lasts[phase] + self._shift(periods)
+        if len(self.lasts) == 1:
+            return self.lasts[0] + y * self.shift
+        periods, phase = divmod(y, len(self.lasts))
+        return self.lasts[phase] + periods * self.shift
 
     def through(self, window: Window) -> AxisField:
         """The field one layer further on: unit y of the layer reads the units
@@ -68,18 +79,19 @@ class AxisField:
         First and last are monotone in y, so that union spans from the first of the
         first to the last of the last (Araujo et al. 2019, eq. 1–2, for integer strides).
         """
-        slope = window.slope
-        # The new period: a multiple of the window's own period (slope's denominator)
-        # over which the window advances a whole number of this field's periods.
-        steps = slope.numerator
-        period = slope.denominator * self.period // math.gcd(self.period, steps)
+        moves, units = window.slope_ratio()  # the window moves `moves` units per `units`
+        # The new period: a multiple of the window's own (`units`) over which the window
+        # moves a whole number of this field's periods.
+        period = units * self.period // math.gcd(self.period, moves)
         if period > MAX_PERIOD:
             raise ConvcalcError(
                 f"the receptive field repeats only every {period} units "
                 f"(more than {MAX_PERIOD}): too irregular to compute exactly"
             )
+        # Over the new period the window moves period·moves/units of this field's units.
+        shift = period * moves * self.shift // (units * self.period)
         return AxisField(
-            self.effective_stride * slope,
+            shift,
             tuple(self.first(window.first(y)) for y in range(period)),
             tuple(self.last(window.last(y)) for y in range(period)),
         )
@@ -91,11 +103,10 @@ class AxisField:
         the union no longer repeats: it is tabulated over the `units` real units (the
         size of this axis), extended beyond them by the coarser stride.
         """
+        stride = max(self.effective_stride, other.effective_stride)
         if self.effective_stride == other.effective_stride:
-            stride = self.effective_stride
             period = math.lcm(self.period, other.period)
         else:
-            stride = max(self.effective_stride, other.effective_stride)
             period = units * stride.denominator
         if period > MAX_PERIOD:
             raise ConvcalcError(
@@ -103,7 +114,7 @@ class AxisField:
                 f"(more than {MAX_PERIOD}): too irregular to compute exactly"
             )
         return AxisField(
-            stride,
+            int(period * stride),
             tuple(min(self.first(y), other.first(y)) for y in range(period)),
             tuple(max(self.last(y), other.last(y)) for y in range(period)),
         )

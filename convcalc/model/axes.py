@@ -123,9 +123,9 @@ def unread_positions(
 class Window:
     """Which input positions output unit y reads on one axis: first(y) … last(y)."""
 
-    @property
-    def slope(self) -> Fraction:
-        """How far the window moves along the input per output unit."""
+    def slope_ratio(self) -> tuple[int, int]:
+        """How far the window moves along the input per output unit, as a fraction in
+        lowest terms: (input positions, output units)."""
         raise NotImplementedError
 
     def first(self, y: int) -> int:
@@ -145,9 +145,8 @@ class Sliding(Window):
     before: int
     dilation: int = 1
 
-    @property
-    def slope(self) -> Fraction:
-        return Fraction(self.stride)
+    def slope_ratio(self) -> tuple[int, int]:
+        return self.stride, 1
 
     def first(self, y: int) -> int:
         return y * self.stride - self.before
@@ -173,9 +172,8 @@ class Transposed(Window):
     stride: int
     before: int
 
-    @property
-    def slope(self) -> Fraction:
-        return Fraction(1, self.stride)
+    def slope_ratio(self) -> tuple[int, int]:
+        return 1, self.stride
 
     def reads(self, y: int) -> list[int]:
         """The inputs output y reads, one per kernel tap that lands on it."""
@@ -206,9 +204,8 @@ class Interpolation(Window):
     mode: Literal["nearest", "nearest-exact", "linear", "cubic"]
     align_corners: bool = False
 
-    @property
-    def slope(self) -> Fraction:
-        return self.ratio
+    def slope_ratio(self) -> tuple[int, int]:
+        return self.ratio.numerator, self.ratio.denominator
 
     def _source(self, y: int) -> Fraction:
         if self.mode == "nearest" or self.align_corners:
@@ -241,9 +238,9 @@ class AdaptiveBins(Window):
     size: int
     output_size: int
 
-    @property
-    def slope(self) -> Fraction:
-        return Fraction(self.size, self.output_size)
+    def slope_ratio(self) -> tuple[int, int]:
+        common = math.gcd(self.size, self.output_size)
+        return self.size // common, self.output_size // common
 
     def first(self, y: int) -> int:
         return (y * self.size) // self.output_size

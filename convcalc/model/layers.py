@@ -46,7 +46,16 @@ from convcalc.model.params import (
     scale_factors,
 )
 
-__all__ = ["KINDS", "Effect", "Finding", "Layer", "Shape", "SizeRule", "format_shape"]
+__all__ = [
+    "KINDS",
+    "POINTWISE",
+    "Effect",
+    "Finding",
+    "Layer",
+    "Shape",
+    "SizeRule",
+    "format_shape",
+]
 
 #: Channels first, without the batch: [C, L], [C, H, W], [C, D, H, W], or [N] once flat.
 Shape = tuple[int, ...]
