@@ -11,9 +11,12 @@ composition stays exact. A chain of ordinary layers keeps T = 1: one pair per ax
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
 from convcalc.errors import ConvcalcError
 from convcalc.model.axes import Window
@@ -34,6 +37,10 @@ class AxisSummary:
     effective_padding: Fraction
 
 
+#: How an empty unit (one that sees nothing) is tabulated: first after last.
+_EMPTY = (1, 0)
+
+
 @dataclass(frozen=True)
 class AxisField:
     """The input positions first(y) … last(y) seen by output unit y on one axis.
@@ -41,7 +48,8 @@ class AxisField:
     Units 0 … T − 1 are tabulated (T, the period, is the length of the tables); unit
     y + T sees what unit y sees, `shift` positions on. The effective stride is
     shift / T. Keeping the shift (a whole number) rather than the stride keeps the
-    common arithmetic in integers.
+    common arithmetic in integers. A unit that sees nothing (after some transposed
+    convolutions) is tabulated with first > last.
     """
 
     shift: int
@@ -53,6 +61,12 @@ class AxisField:
         """The input itself: unit y sees position y."""
         return AxisField(1, (0,), (0,))
 
+    @staticmethod
+    def of(shift: int, rows: list[tuple[int, int]]) -> AxisField:
+        """A field from (first, last) of each unit of one period."""
+        firsts, lasts = zip(*rows, strict=True)
+        return AxisField(shift, firsts, lasts)
+
     @property
     def period(self) -> int:
         return len(self.firsts)
@@ -60,6 +74,19 @@ class AxisField:
     @property
     def effective_stride(self) -> Fraction:
         return Fraction(self.shift, len(self.firsts))
+
+    @cached_property
+    def regular(self) -> bool:
+        """Every unit sees something, and first and last never decrease from one unit
+        to the next: then the units u … v together see first(u) … last(v). Every chain
+        of integer strides is regular; some transposed convolutions are not."""
+        ends = (
+            (*self.firsts, self.firsts[0] + self.shift),
+            (*self.lasts, self.lasts[0] + self.shift),
+        )
+        return all(f <= t for f, t in zip(self.firsts, self.lasts, strict=True)) and all(
+            a <= b for values in ends for a, b in itertools.pairwise(values)
+        )
 
     def first(self, y: int) -> int:
         if len(self.firsts) == 1:
@@ -73,11 +100,22 @@ class AxisField:
         periods, phase = divmod(y, len(self.lasts))
         return self.lasts[phase] + periods * self.shift
 
+    def seen(self, y: int) -> tuple[int, int] | None:
+        """The first and last position unit y sees, or None if it sees nothing."""
+        first, last = self.first(y), self.last(y)
+        return (first, last) if first <= last else None
+
+    def _covering(self, units: Iterable[int]) -> tuple[int, int]:
+        """What the given units see together: from the smallest first to the largest last."""
+        seen = [s for u in units if (s := self.seen(u)) is not None]
+        if not seen:
+            return _EMPTY
+        return min(first for first, _ in seen), max(last for _, last in seen)
+
     def through(self, window: Window) -> AxisField:
         """The field one layer further on: unit y of the layer reads the units
-        window.first(y) … window.last(y) of this field, and sees the union of theirs.
-        First and last are monotone in y, so that union spans from the first of the
-        first to the last of the last (Araujo et al. 2019, eq. 1–2, for integer strides).
+        window.reads(y) of this field and sees the union of what they see (Araujo et
+        al. 2019, eq. 1–2, for integer strides).
         """
         moves, units = window.slope_ratio()  # the window moves `moves` units per `units`
         # The new period: a multiple of the window's own (`units`) over which the window
@@ -90,11 +128,13 @@ class AxisField:
             )
         # Over the new period the window moves period·moves/units of this field's units.
         shift = period * moves * self.shift // (units * self.period)
-        return AxisField(
-            shift,
-            tuple(self.first(window.first(y)) for y in range(period)),
-            tuple(self.last(window.last(y)) for y in range(period)),
-        )
+        if self.regular:
+            # The union of what units u … v see is first(u) … last(v).
+            spans = [window.bounds(y) for y in range(period)]
+            rows = [(self.first(b[0]), self.last(b[1])) if b else _EMPTY for b in spans]
+        else:
+            rows = [self._covering(window.reads(y)) for y in range(period)]
+        return AxisField.of(shift, rows)
 
     def union(self, other: AxisField, units: int) -> AxisField:
         """The field of units that see what this field's unit and `other`'s unit see
@@ -113,18 +153,20 @@ class AxisField:
                 f"the receptive field repeats only every {period} units "
                 f"(more than {MAX_PERIOD}): too irregular to compute exactly"
             )
-        return AxisField(
-            int(period * stride),
-            tuple(min(self.first(y), other.first(y)) for y in range(period)),
-            tuple(max(self.last(y), other.last(y)) for y in range(period)),
-        )
+        rows = []
+        for y in range(period):
+            seen = [s for s in (self.seen(y), other.seen(y)) if s is not None]
+            rows.append((min(s[0] for s in seen), max(s[1] for s in seen)) if seen else _EMPTY)
+        return AxisField.of(int(period * stride), rows)
 
     def mean_edges(self, period: int) -> tuple[Fraction, Fraction]:
-        """The first and the last position seen, each averaged over `period` units: two
-        branches whose fields share a centre or an edge on average look at the same place."""
+        """The first and the last position seen, each averaged over the units of
+        `period` that see something: two branches whose fields share a centre or an
+        edge on average look at the same place."""
+        seen = [s for y in range(period) if (s := self.seen(y)) is not None]
         return (
-            Fraction(sum(self.first(y) for y in range(period)), period),
-            Fraction(sum(self.last(y) for y in range(period)), period),
+            Fraction(sum(first for first, _ in seen), len(seen)),
+            Fraction(sum(last for _, last in seen), len(seen)),
         )
 
     def summary(self) -> AxisSummary:

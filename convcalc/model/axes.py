@@ -1,14 +1,16 @@
 """Arithmetic along one spatial axis: dilated kernels, padding, output sizes, windows.
 
 A *window* says which input positions one output unit reads on one axis: output index
-y reads input positions first(y) … last(y) (positions below 0 or past the input are
-padding). Every window here is periodic: first(y + q) = first(y) + p when its slope is
-p/q in lowest terms, which is what lets `analysis.field` compose them exactly.
+y reads the input positions `reads(y)` (positions below 0 or past the input are
+padding). Every window here is periodic: what unit y + q reads is what unit y reads,
+p positions on, when its slope is p/q in lowest terms; that is what lets
+`analysis.field` compose windows exactly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -121,18 +123,22 @@ def unread_positions(
 
 @dataclass(frozen=True)
 class Window:
-    """Which input positions output unit y reads on one axis: first(y) … last(y)."""
+    """Which input units output unit y reads on one axis."""
 
     def slope_ratio(self) -> tuple[int, int]:
         """How far the window moves along the input per output unit, as a fraction in
         lowest terms: (input positions, output units)."""
         raise NotImplementedError
 
-    def first(self, y: int) -> int:
+    def reads(self, y: int) -> Sequence[int]:
+        """Every input unit y reads, in increasing order (none, for some transposed
+        convolutions)."""
         raise NotImplementedError
 
-    def last(self, y: int) -> int:
-        raise NotImplementedError
+    def bounds(self, y: int) -> tuple[int, int] | None:
+        """The first and the last input unit y reads, or None if it reads none."""
+        units = self.reads(y)
+        return (units[0], units[-1]) if units else None
 
 
 @dataclass(frozen=True)
@@ -148,23 +154,22 @@ class Sliding(Window):
     def slope_ratio(self) -> tuple[int, int]:
         return self.stride, 1
 
-    def first(self, y: int) -> int:
-        return y * self.stride - self.before
+    def reads(self, y: int) -> Sequence[int]:
+        start = y * self.stride - self.before
+        return range(start, start + self.span, self.dilation)
 
-    def last(self, y: int) -> int:
-        return y * self.stride - self.before + self.span - 1
+    def bounds(self, y: int) -> tuple[int, int]:
+        start = y * self.stride - self.before
+        return start, start + self.span - 1
 
 
 @dataclass(frozen=True)
 class Transposed(Window):
     """A transposed convolution (Dumoulin & Visin 2016, §4): input i writes output
     i·stride − before + j·dilation for each kernel tap j, so output y reads the inputs
-    i = (y + before − j·dilation) / stride that are whole numbers.
-
-    Some outputs may read nothing (a kernel shorter than the stride, or dilation and
-    stride sharing a factor); such a unit gets the `first` of the next unit that reads
-    something and the `last` of the previous one, so that first and last stay
-    monotone and a span over several units is still [first(lo), last(hi)].
+    i = (y + before − j·dilation) / stride that are whole numbers. Some outputs read
+    nothing: where the kernel is shorter than the stride, or dilation and stride share
+    a factor.
     """
 
     kernel: int
@@ -175,17 +180,9 @@ class Transposed(Window):
     def slope_ratio(self) -> tuple[int, int]:
         return 1, self.stride
 
-    def reads(self, y: int) -> list[int]:
-        """The inputs output y reads, one per kernel tap that lands on it."""
+    def reads(self, y: int) -> Sequence[int]:
         taps = (y + self.before - j * self.dilation for j in range(self.kernel))
-        return [t // self.stride for t in taps if t % self.stride == 0]
-
-    def first(self, y: int) -> int:
-        # Tap 0 lands on every stride-th output, so one of the next `stride` units reads.
-        return next(min(r) for t in range(self.stride) if (r := self.reads(y + t)))
-
-    def last(self, y: int) -> int:
-        return next(max(r) for t in range(self.stride) if (r := self.reads(y - t)))
+        return sorted(t // self.stride for t in taps if t % self.stride == 0)
 
 
 @dataclass(frozen=True)
@@ -214,18 +211,12 @@ class Interpolation(Window):
             return (y + Fraction(1, 2)) * self.ratio
         return (y + Fraction(1, 2)) * self.ratio - Fraction(1, 2)
 
-    def _taps(self, y: int) -> tuple[int, int]:
+    def reads(self, y: int) -> Sequence[int]:
         source = self._source(y)
         whole = math.floor(source)
         if self.mode in ("nearest", "nearest-exact") or source.denominator == 1:
-            return whole, whole
-        return (whole, whole + 1) if self.mode == "linear" else (whole - 1, whole + 2)
-
-    def first(self, y: int) -> int:
-        return self._taps(y)[0]
-
-    def last(self, y: int) -> int:
-        return self._taps(y)[1]
+            return range(whole, whole + 1)
+        return range(whole, whole + 2) if self.mode == "linear" else range(whole - 1, whole + 3)
 
 
 @dataclass(frozen=True)
@@ -242,8 +233,7 @@ class AdaptiveBins(Window):
         common = math.gcd(self.size, self.output_size)
         return self.size // common, self.output_size // common
 
-    def first(self, y: int) -> int:
-        return (y * self.size) // self.output_size
-
-    def last(self, y: int) -> int:
-        return -(-((y + 1) * self.size) // self.output_size) - 1
+    def reads(self, y: int) -> Sequence[int]:
+        return range(
+            (y * self.size) // self.output_size, -(-((y + 1) * self.size) // self.output_size)
+        )

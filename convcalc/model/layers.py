@@ -159,6 +159,16 @@ class _Slide:
     rules: tuple[SizeRule, ...]
 
 
+def _native(padding: Padding) -> bool:
+    """Whether PyTorch takes this padding as it is: "valid", a number, one per axis, or
+    pairs that are the same before and after."""
+    return (
+        padding == "valid"
+        or isinstance(padding, int)
+        or (isinstance(padding, tuple) and all(isinstance(p, int) or p[0] == p[1] for p in padding))
+    )
+
+
 def _slide(
     sizes: tuple[int, ...],
     kernel_size: int | tuple[int, ...],
@@ -174,13 +184,15 @@ def _slide(
     dilations = per_axis(dilation, ndim, "dilation")
     spans = tuple(map(dilated, kernels, dilations))
     pads = resolve_padding(padding, sizes, spans, strides)
-    if pool:
-        # PyTorch refuses pool padding over half the (dilated) kernel: windows of padding.
-        for pad, span in zip(pads, spans, strict=True):
-            if max(pad) > span // 2:
+    if pool and padding != "same":
+        # PyTorch refuses pool padding over half the kernel (undilated, even for a
+        # dilated max pool): windows that would read padding alone. "same" is
+        # TensorFlow's rule, which PyTorch takes as an explicit pad in front.
+        for pad, kernel in zip(pads, kernels, strict=True):
+            if max(pad) > kernel // 2:
                 raise ConvcalcError(
-                    f"padding {max(pad)} is more than half the kernel ({span // 2} at most), "
-                    "so some windows would read only padding"
+                    f"padding {max(pad)} is more than half the kernel size {kernel} "
+                    f"({kernel // 2} at most), as PyTorch requires of pools"
                 )
     outputs, windows, findings, rules = [], [], [], []
     for axis, size, kernel, dil, span, step, (before, after) in zip(
@@ -239,6 +251,20 @@ def _slide(
     return _Slide(sizes, tuple(outputs), tuple(windows), tuple(findings), tuple(rules))
 
 
+def _check_padding_mode(mode: str, rule: SizeRule) -> None:
+    """PyTorch's limits on padding that copies the input instead of adding zeros."""
+    widest = max(rule.before, rule.after)
+    if mode == "reflect" and widest >= rule.size:
+        raise ConvcalcError(
+            f"reflect padding ({widest}) must be smaller than the input ({rule.size})"
+        )
+    if mode == "circular" and widest > rule.size:
+        raise ConvcalcError(
+            f"circular padding ({widest}) may not exceed the input ({rule.size}): it would "
+            "wrap around more than once"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Conv(Layer):
     kind = "conv"
@@ -259,6 +285,8 @@ class Conv(Layer):
         )
         _check_in("in_channels", self.in_channels, channels)
         _check_groups(self.groups, channels, self.out_channels)
+        for rule in slide.rules:
+            _check_padding_mode(self.padding_mode, rule)
         kernel = math.prod(per_axis(self.kernel_size, len(slide.sizes), "kernel_size"))
         weights = self.out_channels * (channels // self.groups) * kernel
         output = (self.out_channels, *slide.output_sizes)
@@ -410,6 +438,15 @@ class AvgPool(Layer):
     count_include_pad: bool = param(boolean, True)
 
     def apply(self, shape: Shape) -> Effect:
+        if len(shape) == 4 and _native(self.padding):
+            # PyTorch's 3-D average pool alone wants the unpadded input to hold a kernel.
+            kernels = per_axis(self.kernel_size, 3, "kernel_size")
+            if any(size < kernel for size, kernel in zip(shape[1:], kernels, strict=True)):
+                raise ConvcalcError(
+                    f"the input {format_shape(shape)} is smaller than the kernel "
+                    f"{format_shape(kernels)} on some axis, which PyTorch's 3-D average "
+                    "pooling refuses even with padding"
+                )
         return _pool(
             self.kind, shape, self.kernel_size, self.stride, self.padding, 1, self.ceil_mode
         )

@@ -90,7 +90,7 @@ def test_same_padding_is_tensorflows_rule(
     )
     assert effect.output_shape == (1, output)
     assert effect.windows is not None
-    assert effect.windows[0].first(0) == -before
+    assert effect.windows[0].bounds(0)[0] == -before
 
 
 def test_valid_padding_is_none() -> None:
