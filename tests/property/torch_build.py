@@ -1,0 +1,534 @@
+"""PyTorch versions of convcalc model documents, for the property tests.
+
+Two builders, both working one leaf layer at a time from the tensor torch actually
+produces (so input channels, features and sizes always come from torch, never from
+convcalc):
+
+- `run_exact` builds the network as PyTorch has it: the real `nn` modules, with the
+  padding forms PyTorch lacks emulated by explicit padding or cropping. It gives every
+  layer's output shape and `sum(p.numel())`, or raises `TorchRejects`.
+- `measure_fields` builds a linear twin of the network for receptive fields: float64,
+  every weight positive, biases off, pools as all-ones depthwise convolutions with the
+  same window (max replaced by average, as the gradient method needs), pointwise
+  layers as identities (they do not change which positions a unit sees). Each output
+  unit probed gets its own copy of the input in the batch, and one backward pass gives
+  the input positions every probed unit depends on.
+
+  Every padding position (and every position a transposed convolution or a linear
+  interpolation would read past the border) is made explicit and carries a marker `e`,
+  one per axis and probe, that is zero in value but tracked by autograd: a unit whose
+  gradient reaches `e[axis]` touches the border on that axis, and its measured span
+  there is clipped. Only units that reach no marker are compared with convcalc: they are
+  the "units away from the border" of SPEC §3, decided by torch alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+torch.set_num_threads(1)
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "hardswish": nn.Hardswish,
+    "softmax": lambda: nn.Softmax(dim=1),
+    "dropout": nn.Dropout,
+    "identity": nn.Identity,
+}
+
+#: Pointwise kinds: the shape is kept and each unit reads one position.
+POINTWISE = {*ACTIVATIONS, "batch_norm", "group_norm"}
+
+
+class TorchRejects(Exception):
+    """PyTorch cannot build or run this layer on this input."""
+
+
+class NoTwin(Exception):
+    """The layer has no faithful PyTorch twin here; the example is drawn again."""
+
+
+def kind_params(spec: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A layer as written in a model document: a bare kind, or {kind: params}."""
+    if isinstance(spec, str):
+        return spec, {}
+    ((kind, params),) = spec.items()
+    return kind, dict(params or {})
+
+
+def per_axis(value: Any, ndim: int) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else (value,) * ndim
+
+
+def dilated(kernel: int, dilation: int) -> int:
+    return (kernel - 1) * dilation + 1
+
+
+def tf_same(size: int, span: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding (SPEC §2): output ceil(size / stride), the odd pixel after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_pairs(
+    padding: Any, sizes: tuple[int, ...], spans: tuple[int, ...], strides: tuple[int, ...]
+) -> tuple[tuple[int, int], ...]:
+    """(before, after) on every spatial axis for each padding form of SPEC §2."""
+    ndim = len(sizes)
+    if padding == "valid":
+        return ((0, 0),) * ndim
+    if padding == "same":
+        return tuple(map(tf_same, sizes, spans, strides))
+    if len(per_axis(padding, ndim)) != ndim:
+        raise TorchRejects(f"padding {padding} does not have one entry per axis")
+    return tuple(
+        (p[0], p[1]) if isinstance(p, list | tuple) else (p, p) for p in per_axis(padding, ndim)
+    )
+
+
+def _flat_pad(pairs: tuple[tuple[int, int], ...]) -> list[int]:
+    """F.pad's order: the last axis first."""
+    return [side for pair in reversed(pairs) for side in pair]
+
+
+def _module(name: str, ndim: int) -> Any:
+    return getattr(nn, f"{name}{ndim}d")
+
+
+class Pad(nn.Module):
+    def __init__(self, pairs: tuple[tuple[int, int], ...], value: float = 0.0) -> None:
+        super().__init__()
+        self.pad, self.value = _flat_pad(pairs), value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pad, value=self.value)
+
+
+class Crop(nn.Module):
+    """Remove `before` and `after` positions on every spatial axis: a transposed
+    convolution's padding, which PyTorch only has the same on both sides."""
+
+    def __init__(self, pairs: tuple[tuple[int, int], ...]) -> None:
+        super().__init__()
+        self.pairs = pairs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index: list[slice] = [slice(None), slice(None)]
+        for axis, (before, after) in enumerate(self.pairs):
+            size = x.shape[2 + axis]
+            if size - before - after < 1:
+                raise TorchRejects("the transposed convolution's output would be empty")
+            index.append(slice(before, size - after))
+        return x[tuple(index)]
+
+
+def _native_or_pairs(padding: Any, ndim: int) -> bool:
+    """Whether PyTorch takes this padding as it is (the same on both sides of each axis)."""
+    if isinstance(padding, int | str):
+        return True
+    return all(isinstance(p, int) or p[0] == p[1] for p in padding) and len(padding) == ndim
+
+
+def _symmetric(padding: Any) -> Any:
+    if isinstance(padding, int):
+        return padding
+    return tuple(p if isinstance(p, int) else p[0] for p in padding)
+
+
+def _check_pool_padding(pairs: tuple[tuple[int, int], ...], kernels: tuple[int, ...]) -> None:
+    """PyTorch's own check (pooling_shape_check: pad <= kernel_size / 2), applied to
+    each side of padding that has to be emulated."""
+    for (before, after), kernel in zip(pairs, kernels, strict=True):
+        if max(before, after) > kernel // 2:
+            raise TorchRejects(
+                f"pad should be smaller than or equal to half of kernel size ({before}, {after})"
+            )
+
+
+def exact_layer(spec: str | dict[str, Any], x: torch.Tensor) -> nn.Module:
+    """The PyTorch module for one layer of a model document, for the input `x`."""
+    kind, p = kind_params(spec)
+    p.pop("name", None)
+    p = {k: tuple(v) if isinstance(v, list) and k != "padding" else v for k, v in p.items()}
+    channels, sizes = x.shape[1], tuple(x.shape[2:])
+    ndim = len(sizes)
+    if kind in ACTIVATIONS:
+        p.pop("inplace", None)
+        return ACTIVATIONS[kind](**p)
+    if kind == "flatten":
+        return nn.Flatten()
+    if kind == "linear":
+        p.pop("in_features", None)
+        return nn.Linear(channels, p.pop("out_features"), **p)
+    if kind == "batch_norm":
+        return _module("BatchNorm", max(ndim, 1))(channels, **p)
+    if kind == "group_norm":
+        return nn.GroupNorm(p.pop("num_groups"), channels, **p)
+    if ndim == 0:
+        raise TorchRejects(f"{kind} on a flat input")
+    if kind == "conv":
+        p.pop("in_channels", None)
+        padding = p.pop("padding", 0)
+        stride = per_axis(p.get("stride", 1), ndim)
+        spans = tuple(
+            map(dilated, per_axis(p["kernel_size"], ndim), per_axis(p.get("dilation", 1), ndim))
+        )
+        out, kernel = p.pop("out_channels"), p.pop("kernel_size")
+        if padding == "same" and any(s != 1 for s in stride):
+            # PyTorch has "same" at stride 1 only; elsewhere the rule of SPEC §2.
+            pre = Pad(pad_pairs(padding, sizes, spans, stride))
+            return nn.Sequential(pre, _module("Conv", ndim)(channels, out, kernel, **p))
+        if _native_or_pairs(padding, ndim):
+            padding = padding if isinstance(padding, str) else _symmetric(padding)
+            return _module("Conv", ndim)(channels, out, kernel, padding=padding, **p)
+        if p.get("padding_mode", "zeros") != "zeros":
+            raise ValueError("the tests give padding_mode only with PyTorch's own padding")
+        pre = Pad(pad_pairs(padding, sizes, spans, stride))
+        return nn.Sequential(pre, _module("Conv", ndim)(channels, out, kernel, **p))
+    if kind == "conv_transpose":
+        p.pop("in_channels", None)
+        padding = p.pop("padding", 0)
+        out, kernel = p.pop("out_channels"), p.pop("kernel_size")
+        if padding == "valid":
+            padding = 0  # convcalc's "valid" is no padding; PyTorch takes numbers only here
+        if padding == "same" or _native_or_pairs(padding, ndim):
+            padding = padding if isinstance(padding, str) else _symmetric(padding)
+            if isinstance(padding, list):
+                padding = tuple(padding)
+            return _module("ConvTranspose", ndim)(channels, out, kernel, padding=padding, **p)
+        layer = _module("ConvTranspose", ndim)(channels, out, kernel, **p)
+        return nn.Sequential(layer, Crop(pad_pairs(padding, sizes, (1,) * ndim, (1,) * ndim)))
+    if kind in ("max_pool", "avg_pool"):
+        name = "MaxPool" if kind == "max_pool" else "AvgPool"
+        padding = p.pop("padding", 0)
+        kernels = per_axis(p["kernel_size"], ndim)
+        strides = per_axis(p.get("stride") or p["kernel_size"], ndim)
+        spans = tuple(map(dilated, kernels, per_axis(p.get("dilation", 1), ndim)))
+        if padding == "valid":
+            padding = 0
+        if padding != "same" and _native_or_pairs(padding, ndim):
+            return _module(name, ndim)(padding=_symmetric(padding), **p)
+        pairs = pad_pairs(padding, sizes, spans, strides)
+        if padding != "same":
+            _check_pool_padding(pairs, kernels)
+        # The part the same on both sides stays PyTorch's (its ceil_mode rule counts the
+        # left padding); the rest is padded in front (-inf for max, which never wins; 0
+        # for average, as its own padding). ("same" is no PyTorch padding, and PyTorch's
+        # limit does not apply to it: all of it goes in front.)
+        native = tuple(0 if padding == "same" else min(pair) for pair in pairs)
+        rest = tuple((b - n, a - n) for (b, a), n in zip(pairs, native, strict=True))
+        if p.get("ceil_mode") and padding != "same" and any(a > b for b, a in rest):
+            raise ValueError("ceil_mode with more padding after than before has no torch twin")
+        if kind == "avg_pool" and ndim == 3:
+            # AvgPool3d wants its own (unpadded) input to hold a kernel; convcalc checks
+            # that for padding PyTorch takes as it is, not for this emulation.
+            grown = [n + b + a for n, (b, a) in zip(sizes, rest, strict=True)]
+            if any(size < kernel for size, kernel in zip(grown, kernels, strict=True)):
+                raise NoTwin("AvgPool3d's input check on emulated padding")
+        value = -math.inf if kind == "max_pool" else 0.0
+        return nn.Sequential(Pad(rest, value), _module(name, ndim)(padding=native, **p))
+    if kind in ("adaptive_avg_pool", "adaptive_max_pool"):
+        name = "AdaptiveAvgPool" if kind == "adaptive_avg_pool" else "AdaptiveMaxPool"
+        size = p["output_size"]
+        if ndim == 1 and size == (None,):
+            size = sizes  # null keeps the size: PyTorch's 2-D and 3-D pools only take it
+        return _module(name, ndim)(size)
+    if kind == "upsample":
+        scale = p.pop("scale_factor", None)
+        if isinstance(scale, tuple):
+            scale = tuple(float(s) for s in scale)
+        elif scale is not None:
+            scale = float(scale)
+        return nn.Upsample(scale_factor=scale, **p)
+    raise ValueError(f"no torch twin for {kind}")
+
+
+@dataclass
+class ExactRun:
+    shapes: list[tuple[int, ...]]  # every layer's output, without the batch
+    params: int
+
+
+def run_one(spec: str | dict[str, Any], x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Build and run one layer; its output and parameter count, or TorchRejects."""
+    try:
+        module = exact_layer(spec, x).eval()
+        with torch.no_grad():
+            y = module(x)
+    except (TorchRejects, NoTwin):
+        raise
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
+        if "the tests give" in str(error) or "has no torch twin" in str(error):
+            raise  # a mistake of the test itself, not a rejection
+        raise TorchRejects(str(error)) from error
+    if y.numel() == 0:
+        raise TorchRejects(f"empty output {tuple(y.shape)}")
+    return y, sum(q.numel() for q in module.parameters())
+
+
+def run_exact(document: dict[str, Any]) -> ExactRun:
+    x = torch.zeros(2, *document["input"])  # 2: group_norm refuses one value per group
+    shapes, params = [], 0
+    for spec in document["layers"]:
+        x, count = run_one(spec, x)
+        shapes.append(tuple(x.shape[1:]))
+        params += count
+    return ExactRun(shapes, params)
+
+
+# ---------------------------------------------------------------------------------------
+# Receptive fields by gradients
+
+
+def _positive(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    module = module.double()
+    with torch.no_grad():
+        for q in module.parameters():
+            q.copy_(torch.rand(q.shape, generator=generator, dtype=torch.float64) + 0.5)
+    return module
+
+
+def marked_pad(
+    x: torch.Tensor, pairs: tuple[tuple[int, int], ...], e: torch.Tensor
+) -> torch.Tensor:
+    """Zero padding whose positions on axis a hold e[:, a] (zero, tracked by autograd)."""
+    y = F.pad(x, _flat_pad(pairs))
+    for axis, (before, after) in enumerate(pairs):
+        if before == after == 0:
+            continue
+        length = y.shape[2 + axis]
+        mask = torch.zeros(length, dtype=y.dtype)
+        mask[:before] = 1
+        mask[length - after :] = 1
+        shape = [1] * y.dim()
+        shape[2 + axis] = length
+        y = y + e[:, axis].view(-1, *[1] * (y.dim() - 1)) * mask.view(shape)
+    return y
+
+
+def _crop(x: torch.Tensor, starts: tuple[int, ...], lengths: tuple[int, ...]) -> torch.Tensor:
+    index = [slice(None), slice(None)]
+    for start, length in zip(starts, lengths, strict=True):
+        index.append(slice(start, start + length))
+    y = x[tuple(index)]
+    assert tuple(y.shape[2:]) == lengths, (y.shape, starts, lengths)
+    return y
+
+
+Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def field_layer(
+    spec: str | dict[str, Any],
+    in_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    generator: torch.Generator,
+) -> Step:
+    """The linear twin of one layer (see the module docstring), mapping (x, e) → y."""
+    kind, p = kind_params(spec)
+    channels, sizes = in_shape[0], in_shape[1:]
+    outs = out_shape[1:]
+    ndim = len(sizes)
+    if kind == "batch_norm" and p.get("affine", True):
+        norm = _positive(_module("BatchNorm", ndim)(channels), generator).eval()
+        with torch.no_grad():
+            norm.bias.zero_()
+        return lambda x, e: norm(x)
+    if kind in POINTWISE:
+        return lambda x, e: x
+    kernels = per_axis(p.get("kernel_size", 1), ndim)
+    dilations = per_axis(p.get("dilation", 1), ndim)
+    spans = tuple(map(dilated, kernels, dilations))
+    if kind == "conv":
+        strides = per_axis(p.get("stride", 1), ndim)
+        pairs = pad_pairs(p.get("padding", 0), sizes, spans, strides)
+        conv = _module("Conv", ndim)(
+            channels,
+            p["out_channels"],
+            kernels,
+            stride=strides,
+            dilation=dilations,
+            groups=p.get("groups", 1),
+            bias=False,
+        )
+        conv = _positive(conv, generator)
+        return lambda x, e: conv(marked_pad(x, pairs, e))
+    if kind == "conv_transpose":
+        strides = per_axis(p.get("stride", 1), ndim)
+        extras = per_axis(p.get("output_padding", 0), ndim)
+        pairs = pad_pairs(p.get("padding", 0), sizes, spans, strides)
+        # Enough marked input on both sides that every tap of a kept output lands on
+        # an input or a marked position (PyTorch would read nothing there).
+        margins = tuple(
+            -(-(span + extra) // s) + 1
+            for span, extra, s in zip(spans, extras, strides, strict=True)
+        )
+        conv = _module("ConvTranspose", ndim)(
+            channels,
+            p["out_channels"],
+            kernels,
+            stride=strides,
+            dilation=dilations,
+            groups=p.get("groups", 1),
+            bias=False,
+        )
+        conv = _positive(conv, generator)
+        starts = tuple(b + q * s for (b, _), q, s in zip(pairs, margins, strides, strict=True))
+        return lambda x, e: _crop(
+            conv(marked_pad(x, tuple((q, q) for q in margins), e)), starts, outs
+        )
+    if kind in ("max_pool", "avg_pool"):
+        strides = per_axis(p.get("stride") or p["kernel_size"], ndim)
+        pairs = pad_pairs(p.get("padding", 0), sizes, spans, strides)
+        # ceil_mode's last window may hang past the right padding: pad it explicitly
+        # (marked) so that the all-ones convolution gives as many windows as PyTorch.
+        pairs = tuple(
+            (b, a + max(0, (o - 1) * s + span - (n + b + a)))
+            for (b, a), o, s, span, n in zip(pairs, outs, strides, spans, sizes, strict=True)
+        )
+        pool = _module("Conv", ndim)(
+            channels,
+            channels,
+            kernels,
+            stride=strides,
+            dilation=dilations,
+            groups=channels,
+            bias=False,
+        )
+        pool = _positive(pool, generator)
+        return lambda x, e: pool(marked_pad(x, pairs, e))
+    if kind in ("adaptive_avg_pool", "adaptive_max_pool"):
+        pool = _module("AdaptiveAvgPool", ndim)(outs)
+        return lambda x, e: pool(x)
+    if kind == "upsample":
+        assert "size" not in p and not p.get("align_corners"), "field tests use scale_factor"
+        scales = tuple(Fraction(str(s)) for s in per_axis(p["scale_factor"], ndim))
+        mode = p.get("mode", "nearest")
+        factor = tuple(float(s) for s in scales)
+        if mode.startswith("nearest"):
+            return lambda x, e: F.interpolate(x, scale_factor=factor, mode=mode)
+        # Linear interpolation clamps at the border: give it marked positions instead.
+        margins = tuple(2 * s.denominator for s in scales)
+        starts = tuple(int(q * s) for q, s in zip(margins, scales, strict=True))
+        return lambda x, e: _crop(
+            F.interpolate(
+                marked_pad(x, tuple((q, q) for q in margins), e),
+                scale_factor=factor,
+                mode=mode,
+                align_corners=False,
+            ),
+            starts,
+            outs,
+        )
+    raise ValueError(f"no field twin for {kind}")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one probed unit sees on one axis."""
+
+    unit: int
+    first: int | None  # None: the unit depends on no input position
+    last: int | None
+    border: bool  # it reaches padding (or the border) on this axis
+
+    @property
+    def span(self) -> int:
+        assert self.first is not None and self.last is not None
+        return self.last - self.first + 1
+
+
+def probe_units(size: int, most: int) -> list[int]:
+    """Consecutive units to probe on an axis of `size` units: all, or `most` in the middle."""
+    if size <= most:
+        return list(range(size))
+    start = (size - most) // 2
+    return list(range(start, start + most))
+
+
+def measure_fields(
+    layers: list[Any], input_shape: tuple[int, ...], shapes: list[tuple[int, ...]], most: int
+) -> list[list[Measured]]:
+    """Per spatial axis, what each probed output unit of the last layer sees.
+
+    `shapes` are PyTorch's output shapes of `layers` (from `run_exact`); the twin is
+    checked to reproduce them.
+    """
+    generator = torch.Generator().manual_seed(0)
+    steps = []
+    shape = tuple(input_shape)
+    for spec, out in zip(layers, shapes, strict=True):
+        steps.append(field_layer(spec, shape, out, generator))
+        shape = out
+    ndim = len(input_shape) - 1
+    units = [probe_units(size, most) for size in shapes[-1][1:]]
+    batch = max(map(len, units))
+    # Shorter axes repeat their last unit: a probe is a unit on every axis at once.
+    columns = [torch.tensor(u + [u[-1]] * (batch - len(u))) for u in units]
+    x = torch.ones(batch, *input_shape, dtype=torch.float64, requires_grad=True)
+    e = torch.zeros(batch, ndim, dtype=torch.float64, requires_grad=True)
+    y = x
+    for step, out in zip(steps, shapes, strict=True):
+        y = step(y, e)
+        assert tuple(y.shape[1:]) == out, f"field twin gives {tuple(y.shape[1:])}, torch {out}"
+    y[(torch.arange(batch), torch.zeros(batch, dtype=torch.long), *columns)].sum().backward()
+    assert x.grad is not None
+    marks = e.grad if e.grad is not None else torch.zeros_like(e)  # None: nothing padded
+    seen = x.grad != 0
+    result = []
+    for axis in range(ndim):
+        others = [d for d in range(1, ndim + 2) if d != axis + 2]
+        profile = seen.any(dim=others[-1])
+        for d in reversed(others[:-1]):
+            profile = profile.any(dim=d)
+        measured = []
+        for probe, unit in enumerate(units[axis]):
+            where = torch.nonzero(profile[probe]).flatten().tolist()
+            border = bool(marks[probe, axis] != 0)
+            measured.append(
+                Measured(unit, where[0] if where else None, where[-1] if where else None, border)
+            )
+        result.append(measured)
+    return result
+
+
+def period_bound(
+    layers: list[Any], input_shape: tuple[int, ...], shapes: list[tuple[int, ...]]
+) -> tuple[int, ...]:
+    """Per axis, a number of output units after which every unit's field repeats shifted
+    (a multiple of the field's period): the product of the denominators of the layers'
+    slopes (input positions per output unit), from the layers' parameters and PyTorch's
+    sizes. Transposed convolutions step 1/stride, upsampling 1/scale, adaptive pools n/m.
+    """
+    ndim = len(input_shape) - 1
+    bound = [1] * ndim
+    sizes = input_shape[1:]
+    for spec, out in zip(layers, shapes, strict=True):
+        kind, p = kind_params(spec)
+        for axis in range(ndim):
+            if kind == "conv_transpose":
+                slope = Fraction(1, per_axis(p.get("stride", 1), ndim)[axis])
+            elif kind == "upsample":
+                slope = 1 / Fraction(str(per_axis(p["scale_factor"], ndim)[axis]))
+            elif kind.startswith("adaptive"):
+                slope = Fraction(sizes[axis], out[1 + axis])
+            else:
+                slope = Fraction(1)
+            bound[axis] *= slope.denominator
+        sizes = out[1:]
+    return tuple(bound)
