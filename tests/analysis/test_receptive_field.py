@@ -292,3 +292,32 @@ def test_pool_then_transposed_skip_is_aligned_on_average() -> None:
     )
     assert analysis.warnings == ()
     assert analysis.receptive_field == field([2], [1], [0])
+
+
+def test_transposed_units_seen_out_of_order() -> None:
+    # k4 s3 d2: output o reads the inputs i with 3i = o − 2j, j = 0 … 3. Unit 5 reads
+    # i = 1; unit 6 reads i = 0 and 2; unit 7 reads i = 1. A 2-tap convolution on top:
+    # unit 5 sees {1} ∪ {0, 2} = 0 … 2, though unit 5's own first (1) is after unit 6's (0).
+    result = fields(
+        """
+        input: [1, 16]
+        layers:
+          - conv_transpose: {out_channels: 1, kernel_size: 4, stride: 3, dilation: 2}
+          - conv: {out_channels: 1, kernel_size: 2}
+        """
+    )
+    assert result[-1] is not None and result[-1].size == (3,)
+
+
+def test_dilated_taps_skip_units_that_see_nothing() -> None:
+    # k1 s2: even outputs see input o/2, odd ones nothing. A 2-tap convolution with
+    # dilation 3 reads units y and y + 3, one even and one odd: it sees one position.
+    result = fields(
+        """
+        input: [1, 16]
+        layers:
+          - conv_transpose: {out_channels: 1, kernel_size: 1, stride: 2}
+          - conv: {out_channels: 1, kernel_size: 2, dilation: 3}
+        """
+    )
+    assert result[-1] == field([1], [Fraction(1, 2)], [0])
