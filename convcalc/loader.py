@@ -7,15 +7,16 @@ go through the same checks (`build_layer`), so a layer means the same from eithe
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.layers import KINDS, Layer, Shape
-from convcalc.model.network import Leaf, Merge, Model, Node, Repeat
+from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
 from convcalc.model.params import describe, positive_int
-from convcalc.source import Document, PathKey
+from convcalc.source import Document, PathKey, format_path
 
 __all__ = ["build_layer", "build_model", "check_shape", "open_model", "parameter_names"]
 
@@ -144,6 +145,10 @@ def _build_list(document: Document, items: Any, path: PathKey) -> tuple[Node, ..
     return tuple(nodes)
 
 
+def _place(document: Document, path: PathKey) -> Place:
+    return Place(format_path(path), functools.partial(document.where, path))
+
+
 def _block_fields(
     document: Document,
     kind: str,
@@ -178,7 +183,7 @@ def _name(document: Document, value: Any, path: PathKey) -> str | None:
 
 
 def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> Node:
-    where = document.where(path[:-1])
+    place = _place(document, path[:-1])
     if kind == "sequential":  # a sequential that is a list is inlined by _build_list
         raise ConvcalcError(
             f"expected sequential to be a list of layers, got {describe(value)}",
@@ -191,13 +196,13 @@ def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> No
         except ConvcalcError as error:
             raise error.at(document.where((*path, "times"))) from None
         layers = _build_list(document, fields["layers"], (*path, "layers"))
-        return Repeat(times, layers, where, _name(document, fields.get("name"), (*path, "name")))
+        return Repeat(times, layers, place, _name(document, fields.get("name"), (*path, "name")))
     if kind == "residual":
         fields = _block_fields(document, kind, value, path, ("body",), ("shortcut",))
         body = _build_list(document, fields["body"], (*path, "body"))
         shortcut = _build_list(document, fields.get("shortcut") or [], (*path, "shortcut"))
         name = _name(document, fields.get("name"), (*path, "name"))
-        return Merge("add", (body, shortcut), kind, ("body", "shortcut"), where, name)
+        return Merge("add", (body, shortcut), kind, ("body", "shortcut"), place, name)
     if not isinstance(value, list) or len(value) < 2:
         raise ConvcalcError(
             f"expected {kind} to be a list of at least two branches, each a list of layers "
@@ -208,11 +213,10 @@ def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> No
         _build_list(document, branch, (*path, index)) for index, branch in enumerate(value)
     )
     labels = tuple(str(index) for index in range(len(branches)))
-    return Merge("add" if kind == "add" else "concat", branches, kind, labels, where)
+    return Merge("add" if kind == "add" else "concat", branches, kind, labels, place)
 
 
 def _build_node(document: Document, item: Any, path: PathKey) -> Node:
-    where = document.where(path)
     if isinstance(item, str):
         kind, given = item, None
     elif isinstance(item, dict) and len(item) == 1:
@@ -221,13 +225,13 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
         raise ConvcalcError(
             "expected a layer: a kind (relu) or a mapping with one key, the kind "
             f"(conv: {{out_channels: 64, kernel_size: 3}}); got {describe(item)}",
-            where,
+            document.where(path),
         )
     if kind in BLOCKS:
         return _build_block(document, kind, given, (*path, kind))
     if kind not in KINDS:
         known = _known((*KINDS, *BLOCKS))
-        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", where)
+        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", document.where(path))
     if given is None:
         given = {}
     elif not isinstance(given, dict):
@@ -241,7 +245,7 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
     def place(param: str | None) -> Where:
         return document.where((*path, kind) if param is None else (*path, kind, param))
 
-    return Leaf(build_layer(kind, given, place), where, name)
+    return Leaf(build_layer(kind, given, place), _place(document, path), name)
 
 
 def open_model(source: str) -> Model:

@@ -44,14 +44,21 @@ def format_path(path: PathKey) -> str:
 
 @dataclass(frozen=True)
 class Document:
-    """Plain data read from a file, with the line where each value starts."""
+    """Plain data read from a file, with the line where each value starts.
+
+    A JSON document is read by the fast C parser without lines; `text` is then kept,
+    and the lines are found (through YAML) only when a message needs one.
+    """
 
     data: Any
     file: str | None = None
     lines: dict[PathKey, int] = field(default_factory=dict)
+    text: str | None = None
 
     def where(self, path: PathKey) -> Where:
         """The place of the value at `path`, or of its nearest enclosing value that has one."""
+        if not self.lines and self.text is not None:
+            self.lines.update(_parse_yaml(self.text, self.file).lines)
         for end in range(len(path), -1, -1):
             line = self.lines.get(path[:end])
             if line is not None:
@@ -93,8 +100,31 @@ def read(source: str) -> tuple[str, str]:
     return name, text
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")  # the YAML path says which, and where
+    return result
+
+
 def parse(text: str, file: str | None = None) -> Document:
     """Parse YAML (or JSON) into plain data, keeping each value's line."""
+    if text.lstrip().startswith("{"):
+        # Most likely JSON, which C's json reads many times faster than YAML is composed;
+        # whatever it refuses (or YAML's own flow style) takes the YAML path, for the
+        # same values or for its message.
+        import json
+
+        try:
+            data = json.loads(text, object_pairs_hook=_unique_keys)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            return Document(data, file, text=text)
+    return _parse_yaml(text, file)
+
+
+def _parse_yaml(text: str, file: str | None) -> Document:
     import yaml  # only commands that read a model pay for it
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -15,7 +15,7 @@ from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.axes import AXIS_NAMES
 from convcalc.model.layers import POINTWISE, Effect, Layer, Shape, SizeRule, format_shape
-from convcalc.model.network import Leaf, Merge, Model, Node, Repeat
+from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
 
 __all__ = [
     "BYTES_PER_ELEMENT",
@@ -176,9 +176,15 @@ class _Walk:
         ndim = len(shape) - 1
         return _Flow(shape, _identity_fields(shape), Run.start(ndim) if ndim else None)
 
-    def place(self, where: Where) -> Where:
+    def path(self, place: Place) -> str:
+        """The row path of a node: its path in the file, with repeat iterations."""
         old, new = self.rename
-        return Where(new + where.path[len(old) :], where.file, where.line)
+        return new + place.path[len(old) :]
+
+    def where(self, place: Place) -> Where:
+        """The node's place for a message: file and line, and its row path."""
+        found = place.where
+        return Where(self.path(place), found.file, found.line)
 
     def nodes(self, nodes: tuple[Node, ...], flow: _Flow) -> _Flow:
         for node in nodes:
@@ -191,7 +197,7 @@ class _Walk:
         return flow
 
     def leaf(self, leaf: Leaf, flow: _Flow) -> _Flow:
-        where = self.place(leaf.where)
+        path = self.path(leaf.place)
         try:
             effect = leaf.layer.apply(flow.shape)
             if flow.fields is None or effect.windows is None or len(effect.output_shape) < 2:
@@ -203,25 +209,25 @@ class _Walk:
                     f.through(w) for f, w in zip(flow.fields, effect.windows, strict=True)
                 )
         except ConvcalcError as error:
-            raise error.at(where) from None
-        self.warnings.extend(Diagnostic(where.path, f.code, f.message) for f in effect.findings)
+            raise error.at(self.where(leaf.place)) from None
+        self.warnings.extend(Diagnostic(path, f.code, f.message) for f in effect.findings)
         run = flow.run
         if run is not None:
             if effect.windows is None or len(effect.output_shape) < 2:
                 self.close(run)
                 run = None
             else:
-                run, ended = run.through(effect.windows, where.path)
+                run, ended = run.through(effect.windows, path)
                 if ended is not None:
                     self.close(ended)
-        self.add_row(where.path, leaf.layer.kind, leaf.name, flow, effect, fields)
+        self.add_row(path, leaf.layer.kind, leaf.name, flow, effect, fields)
         return _Flow(effect.output_shape, fields, run)
 
     def repeat(self, repeat: Repeat, flow: _Flow) -> _Flow:
         outer = self.rename
-        block = self.place(repeat.where).path
+        block = self.path(repeat.place)
         for iteration in range(repeat.times):
-            self.rename = (f"{repeat.where.path}.repeat", f"{block}.repeat[{iteration}]")
+            self.rename = (f"{repeat.place.path}.repeat", f"{block}.repeat[{iteration}]")
             flow = self.nodes(repeat.layers, flow)
         self.rename = outer
         return flow
@@ -234,16 +240,16 @@ class _Walk:
             outputs.append(self.nodes(branch, flow))
             warned.append(range(first, len(self.warnings)))
         self.forgive_uncovered(warned)
-        where = self.place(merge.where)
+        path = self.path(merge.place)
         try:
             output = _merge_shape(merge, [out.shape for out in outputs])
         except ConvcalcError as error:
-            raise error.at(where) from None
+            raise error.at(self.where(merge.place)) from None
         for out in outputs:
             if out.run is not None:
                 self.close(out.run)
-        merged = self.union(merge, where.path, output, [out.fields for out in outputs])
-        self.add_row(where.path, merge.kind, merge.name, flow, Effect(output), merged)
+        merged = self.union(merge, path, output, [out.fields for out in outputs])
+        self.add_row(path, merge.kind, merge.name, flow, Effect(output), merged)
         return _Flow(output, merged, Run.start(len(output) - 1) if len(output) > 1 else None)
 
     def forgive_uncovered(self, warned: list[range]) -> None:
@@ -394,4 +400,4 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
 
 def analyze_layer(layer: Layer, input_shape: Shape, batch: int = 1) -> Analysis:
     """One layer on its own, as `convcalc layer` shows it: its row has the path "layer"."""
-    return analyze(Model((Leaf(layer, Where("layer")),), Where()), input_shape, batch)
+    return analyze(Model((Leaf(layer, Place("layer")),), Where()), input_shape, batch)

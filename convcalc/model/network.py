@@ -6,13 +6,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from convcalc.errors import Where
 from convcalc.model.layers import Layer, Shape
 
-__all__ = ["Leaf", "Merge", "Model", "Node", "Repeat"]
+__all__ = ["Leaf", "Merge", "Model", "Node", "Place", "Repeat"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a node stands in its model: its path at once, and its file and line from
+    `locate` only when a message needs them (finding lines can cost more than the rest)."""
+
+    path: str
+    locate: Callable[[], Where] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def where(self) -> Where:
+        return self.locate() if self.locate is not None else Where(self.path)
 
 
 @dataclass(frozen=True)
@@ -20,8 +34,12 @@ class Leaf:
     """One layer at its place in the model, with the user's name for it if any."""
 
     layer: Layer
-    where: Where
+    place: Place
     name: str | None = None
+
+    @property
+    def where(self) -> Where:
+        return self.place.where
 
 
 @dataclass(frozen=True)
@@ -30,8 +48,12 @@ class Repeat:
 
     times: int
     layers: tuple[Node, ...]
-    where: Where
+    place: Place
     name: str | None = None
+
+    @property
+    def where(self) -> Where:
+        return self.place.where
 
 
 @dataclass(frozen=True)
@@ -43,8 +65,12 @@ class Merge:
     branches: tuple[tuple[Node, ...], ...]
     block: str  # as the model file says it: residual, add or concat
     labels: tuple[str, ...]  # how messages name each branch: "body", "shortcut", "0", …
-    where: Where
+    place: Place
     name: str | None = None
+
+    @property
+    def where(self) -> Where:
+        return self.place.where
 
 
 Node = Leaf | Repeat | Merge
