@@ -168,6 +168,8 @@ class _Walk:
         # Summaries by the identity of the fields they summarise (kept alive here).
         self.field_cache: dict[int, tuple[tuple[AxisField, ...], ReceptiveField]] = {}
         self.rename = ("", "")
+        # What each layer does to each shape it meets: networks repeat both a lot.
+        self.effects: dict[tuple[Layer, Shape], Effect] = {}
         self.exceeded = False  # field-exceeds-input is said once, where it first happens
         self.gridded: set[str] = set()  # runs already warned about, by their last layer
 
@@ -199,7 +201,9 @@ class _Walk:
     def leaf(self, leaf: Leaf, flow: _Flow) -> _Flow:
         path = self.path(leaf.place)
         try:
-            effect = leaf.layer.apply(flow.shape)
+            effect = self.effects.get((leaf.layer, flow.shape))
+            if effect is None:
+                effect = self.effects[leaf.layer, flow.shape] = leaf.layer.apply(flow.shape)
             if flow.fields is None or effect.windows is None or len(effect.output_shape) < 2:
                 fields = None
             elif all(w is POINTWISE for w in effect.windows):

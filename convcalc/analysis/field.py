@@ -16,7 +16,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property
 
 from convcalc.errors import ConvcalcError
 from convcalc.model.axes import Window
@@ -75,11 +74,12 @@ class AxisField:
     def effective_stride(self) -> Fraction:
         return Fraction(self.shift, len(self.firsts))
 
-    @cached_property
     def regular(self) -> bool:
         """Every unit sees something, and first and last never decrease from one unit
         to the next: then the units u … v together see first(u) … last(v). Every chain
         of integer strides is regular; some transposed convolutions are not."""
+        if len(self.firsts) == 1:  # the shift is never negative
+            return self.firsts[0] <= self.lasts[0]
         ends = (
             (*self.firsts, self.firsts[0] + self.shift),
             (*self.lasts, self.lasts[0] + self.shift),
@@ -128,7 +128,7 @@ class AxisField:
             )
         # Over the new period the window moves period·moves/units of this field's units.
         shift = period * moves * self.shift // (units * self.period)
-        if self.regular:
+        if self.regular():
             # The union of what units u … v see is first(u) … last(v).
             spans = [window.bounds(y) for y in range(period)]
             rows = [(self.first(b[0]), self.last(b[1])) if b else _EMPTY for b in spans]
@@ -170,6 +170,9 @@ class AxisField:
         )
 
     def summary(self) -> AxisSummary:
+        if len(self.firsts) == 1:  # the common case, in integers
+            first = self.firsts[0]
+            return AxisSummary(self.lasts[0] - first + 1, Fraction(self.shift), Fraction(-first))
         sizes = [last - first + 1 for first, last in zip(self.firsts, self.lasts, strict=True)]
         widest = max(range(self.period), key=sizes.__getitem__)
         stride = self.effective_stride

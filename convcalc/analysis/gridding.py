@@ -15,6 +15,8 @@ from convcalc.model.axes import Sliding, Window
 
 __all__ = ["Run"]
 
+_POINTWISE = Sliding(span=1, stride=1, before=0)
+
 #: Past this many distinct offsets a run is no longer tracked (it is then assumed dense).
 MAX_OFFSETS = 4096
 
@@ -55,6 +57,8 @@ class Run:
         counted, for the stretch's output already grids), and so does any change of
         resolution (a stride, a transposed convolution, a resampling)."""
         ndim = len(windows)
+        if all(w == _POINTWISE for w in windows):
+            return self, None
         sliding = [w for w in windows if isinstance(w, Sliding)]
         if len(sliding) < ndim:
             return Run.start(ndim), self
