@@ -18,7 +18,7 @@ from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
 from convcalc.model.params import describe, positive_int
 from convcalc.source import Document, PathKey, format_path
 
-__all__ = ["build_layer", "build_model", "check_shape", "open_model", "parameter_names"]
+__all__ = ["build_layer", "build_model", "check_shape", "open_model"]
 
 _MODEL_KEYS = ("name", "input", "layers")
 
@@ -26,11 +26,10 @@ _MODEL_KEYS = ("name", "input", "layers")
 MAX_LAYERS = 1_000_000
 
 
-def parameter_names(kind: str) -> list[str]:
-    """The parameters a leaf kind takes, required ones first, as PyTorch names them."""
-    fields = [f for f in dataclasses.fields(KINDS[kind]) if "check" in f.metadata]
-    required = [f.name for f in fields if f.default is dataclasses.MISSING]
-    return required + [f.name for f in fields if f.default is not dataclasses.MISSING]
+@functools.cache
+def _parameters(kind: str) -> dict[str, dataclasses.Field[Any]]:
+    """The parameters a leaf kind takes (its fields made with `param`), by name."""
+    return {f.name: f for f in dataclasses.fields(KINDS[kind]) if "check" in f.metadata}
 
 
 def _known(names: Any) -> str:
@@ -43,8 +42,7 @@ def build_layer(
     """A leaf layer from its kind and parameters. `place(name)` tells where a parameter
     was given (`place(None)`: the layer itself), for messages."""
     where = place or (lambda name: Where(name or kind))
-    cls = KINDS[kind]
-    fields = {f.name: f for f in dataclasses.fields(cls) if "check" in f.metadata}
+    fields = _parameters(kind)
     values = {}
     for name, value in given.items():
         if name not in fields:
@@ -59,7 +57,7 @@ def build_layer(
     missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in values]
     if missing:
         raise ConvcalcError(f"{kind} needs {' and '.join(missing)}", where(None))
-    return cls(**values)
+    return KINDS[kind](**values)
 
 
 def check_shape(value: Any) -> Shape:

@@ -50,7 +50,16 @@ def _field(field: ReceptiveField | None) -> dict[str, list[int | float]] | None:
     }
 
 
-def _row(row: Row, explained: bool = False) -> dict[str, Any]:
+def _row(
+    row: Row, explained: bool = False, rendered: dict[int, Any] | None = None
+) -> dict[str, Any]:
+    field = row.receptive_field
+    if rendered is None:
+        receptive_field = _field(field)
+    elif id(field) in rendered:
+        receptive_field = rendered[id(field)]
+    else:
+        receptive_field = rendered[id(field)] = _field(field)
     fields: dict[str, Any] = {
         "path": row.path,
         "kind": row.kind,
@@ -59,7 +68,7 @@ def _row(row: Row, explained: bool = False) -> dict[str, Any]:
         "output_shape": list(row.output_shape),
         "params": row.params,
         "macs": row.macs,
-        "receptive_field": _field(row.receptive_field),
+        "receptive_field": receptive_field,
     }
     if explained:
         from convcalc.render.explain import explain
@@ -74,12 +83,15 @@ def _warnings(analysis: Analysis) -> list[dict[str, str]]:
 
 def to_json(analysis: Analysis, explained: bool = False) -> str:
     totals = analysis.totals
+    # Rows of shape-keeping layers share their field object: render each once.
+    fields: dict[int, Any] = {}
+    rows = [_row(row, explained, fields) for row in analysis.rows]
     document = {
         "schema_version": SCHEMA_VERSION,
         "name": analysis.name,
         "input_shape": list(analysis.input_shape),
         "output_shape": list(analysis.output_shape),
-        "layers": [_row(row, explained) for row in analysis.rows],
+        "layers": rows,
         "totals": {
             "params": totals.params,
             "trainable_params": totals.trainable_params,
