@@ -13,11 +13,13 @@ documented simplifications). For each model:
   accumulates counted from the modules torch ran (forward hooks) equal convcalc's;
 - a real forward pass (float32) gives convcalc's output shape, at the default input or
   a smaller one where a full-size pass would be slow, and at odd sizes;
-- for ResNet-18, the U-Net and the WaveNet, the receptive field measured by gradients on
-  a linear twin (float64, positive weights, no biases, max pools as average pools with
-  the same window, batch norm and activations as identities) equals convcalc's. The
-  twin is built thin (few channels): which input positions a unit sees does not depend
-  on the channel counts.
+- for every bundled model, the receptive field measured by gradients on a linear twin
+  (float64, positive weights, no biases, max pools as average pools with the same
+  window, batch norm, activations and dropout as identities) equals convcalc's, on an
+  input large enough to hold the probed units' whole fields, and equals the field
+  convcalc reports at the model's own input. The twin is built thin (a few channels:
+  the builders take a width): which input positions a unit sees does not depend on the
+  channel counts.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -34,7 +37,7 @@ torch = pytest.importorskip("torch")
 from torch import Tensor, nn  # noqa: E402
 
 import convcalc  # noqa: E402
-from convcalc.analysis.analyze import Analysis, analyze  # noqa: E402
+from convcalc.analysis.analyze import Analysis, ReceptiveField, analyze  # noqa: E402
 from convcalc.loader import build_model  # noqa: E402
 from convcalc.source import parse  # noqa: E402
 
@@ -59,25 +62,31 @@ def analysis(name: str, input_shape: tuple[int, ...] | None = None) -> Analysis:
 # --- torchvision/models/alexnet.py ---------------------------------------------------
 
 
-def alexnet(num_classes: int = 1000) -> nn.Module:
+def alexnet(num_classes: int = 1000, width: int = 64) -> nn.Module:
+    """`width` (not torchvision's) scales every channel count of the features by
+    width / 64, for thin twins; 64 is torchvision's network."""
+
+    def c(channels: int) -> int:
+        return channels * width // 64
+
     features = nn.Sequential(
-        nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+        nn.Conv2d(3, c(64), kernel_size=11, stride=4, padding=2),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(64, 192, kernel_size=5, padding=2),
+        nn.Conv2d(c(64), c(192), kernel_size=5, padding=2),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(192, 384, kernel_size=3, padding=1),
+        nn.Conv2d(c(192), c(384), kernel_size=3, padding=1),
         nn.ReLU(inplace=True),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1),
+        nn.Conv2d(c(384), c(256), kernel_size=3, padding=1),
         nn.ReLU(inplace=True),
-        nn.Conv2d(256, 256, kernel_size=3, padding=1),
+        nn.Conv2d(c(256), c(256), kernel_size=3, padding=1),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=3, stride=2),
     )
     classifier = nn.Sequential(
         nn.Dropout(p=0.5),
-        nn.Linear(256 * 6 * 6, 4096),
+        nn.Linear(c(256) * 6 * 6, 4096),
         nn.ReLU(inplace=True),
         nn.Dropout(p=0.5),
         nn.Linear(4096, 4096),
@@ -93,11 +102,14 @@ VGG_D: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M"]
 VGG_D += [512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-def vgg16(batch_norm: bool = False, num_classes: int = 1000) -> nn.Module:
+def vgg16(batch_norm: bool = False, num_classes: int = 1000, width: int = 64) -> nn.Module:
+    """`width` (not torchvision's) scales every channel count of the features by
+    width / 64, for thin twins; 64 is torchvision's network."""
     layers: list[nn.Module] = []
     in_channels = 3
     for v in VGG_D:
         if isinstance(v, int):
+            v = v * width // 64
             layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(v))
@@ -106,7 +118,7 @@ def vgg16(batch_norm: bool = False, num_classes: int = 1000) -> nn.Module:
         else:
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
     classifier = nn.Sequential(
-        nn.Linear(512 * 7 * 7, 4096),
+        nn.Linear(in_channels * 7 * 7, 4096),
         nn.ReLU(True),
         nn.Dropout(p=0.5),
         nn.Linear(4096, 4096),
@@ -246,7 +258,7 @@ def conv_bn_relu6(
 class InvertedResidual(nn.Module):
     def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
-        hidden_dim = inp * expand_ratio
+        hidden_dim = round(inp * expand_ratio)
         self.use_res_connect = stride == 1 and inp == oup
         layers: list[nn.Module] = []
         if expand_ratio != 1:
@@ -262,15 +274,31 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-def mobilenet_v2(num_classes: int = 1000) -> nn.Module:
+def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    # torchvision/models/_utils.py
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    # Make sure that round down does not go down by more than 10%.
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def mobilenet_v2(
+    num_classes: int = 1000, width_mult: float = 1.0, round_nearest: int = 8
+) -> nn.Module:
+    # width_mult 1.0 (the bundled model): _make_divisible changes nothing.
     setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2]]
     setting += [[6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
-    input_channel, last_channel = 32, 1280  # width_mult 1.0: _make_divisible changes nothing
+    input_channel = _make_divisible(32 * width_mult, round_nearest)
+    last_channel = _make_divisible(1280 * max(1.0, width_mult), round_nearest)
     features: list[nn.Module] = [conv_bn_relu6(3, input_channel, stride=2)]
     for t, c, n, s in setting:
+        output_channel = _make_divisible(c * width_mult, round_nearest)
         for i in range(n):
-            features.append(InvertedResidual(input_channel, c, s if i == 0 else 1, t))
-            input_channel = c
+            features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t))
+            input_channel = output_channel
     features.append(conv_bn_relu6(input_channel, last_channel, kernel_size=1))
     return nn.Sequential(
         nn.Sequential(*features),
@@ -305,15 +333,17 @@ class VideoBasicBlock(nn.Module):
         return self.relu(self.conv2(self.conv1(x)) + residual)
 
 
-def r3d_18(num_classes: int = 400) -> nn.Module:
+def r3d_18(num_classes: int = 400, width: int = 64) -> nn.Module:
+    """`width` (not torchvision's) is the stem's channels, the later stages having
+    2, 4 and 8 times as many, for thin twins; 64 is torchvision's network."""
     stem = nn.Sequential(  # BasicStem
-        nn.Conv3d(3, 64, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
-        nn.BatchNorm3d(64),
+        nn.Conv3d(3, width, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+        nn.BatchNorm3d(width),
         nn.ReLU(inplace=True),
     )
     layers: list[nn.Module] = [stem]
-    inplanes = 64
-    for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+    inplanes = width
+    for planes, stride in ((width, 1), (2 * width, 2), (4 * width, 2), (8 * width, 2)):
         downsample = None
         if stride != 1 or inplanes != planes:
             downsample = nn.Sequential(
@@ -327,7 +357,7 @@ def r3d_18(num_classes: int = 400) -> nn.Module:
             )
         )
         inplanes = planes
-    layers += [nn.AdaptiveAvgPool3d((1, 1, 1)), nn.Flatten(1), nn.Linear(512, num_classes)]
+    layers += [nn.AdaptiveAvgPool3d((1, 1, 1)), nn.Flatten(1), nn.Linear(inplanes, num_classes)]
     return nn.Sequential(*layers)
 
 
@@ -616,6 +646,8 @@ def test_resnet18_field_measured_by_gradients() -> None:
         assert firsts[1] - firsts[0] == firsts[2] - firsts[1] == stride == 32
         for y, first in zip((7, 8, 9), firsts, strict=True):
             assert y * stride - first == padding == 217
+        # and what `convcalc net resnet18` reports at the model's own input (224×224)
+        assert axis_field(analysis("resnet18"), axis) == (435, 32, 217)
 
 
 def test_unet_field_measured_by_gradients() -> None:
@@ -645,6 +677,8 @@ def test_unet_field_measured_by_gradients() -> None:
         assert padding in {y * stride - spans[y][0] for y in widest}
         first_widest = min(widest, key=lambda y: y % 16)
         assert first_widest * stride - spans[first_widest][0] == padding == 96
+        # and what `convcalc net unet` reports at the model's own input (3×256×256)
+        assert axis_field(analysis("unet"), axis) == (204, 1, 96)
 
 
 def test_wavenet_field_measured_by_gradients() -> None:
@@ -658,3 +692,220 @@ def test_wavenet_field_measured_by_gradients() -> None:
         assert last == y  # causal: nothing from the future
         assert (last - first + 1, y * stride - first) == (size, padding) == (5117, 5116)
     assert spans[1][0] - spans[0][0] == stride == 1
+    # and what `convcalc net wavenet` reports at the model's own input (256×16000)
+    assert axis_field(analysis("wavenet"), 0) == (5117, 1, 5116)
+
+
+# --- every bundled model's field by gradients ------------------------------------------
+#
+# Each thin twin is measured on an input large enough that a few neighbouring units of
+# the probed layer see nothing of the border: their whole field lies inside the input,
+# which torch itself confirms (a span touching the first or last position could be
+# cut short, and is refused). Probing units y, y + 1, … on the diagonal, on every axis:
+# - size: the span of the nonzero input gradient of one unit (the same for each);
+# - effective stride: how far the span moves from one unit to the next (constant);
+# - effective padding: y·S − the span's first position (the same for each).
+# convcalc's field is read at the same input shape and, because the layers up to the
+# probed one have no size-dependent geometry, equals the field of the model's default
+# input too: the number `convcalc net NAME --json` prints.
+
+Triple = tuple[int, Fraction, Fraction]
+
+
+def measured_field(
+    network: Callable[..., object],
+    input_shape: tuple[int, ...],
+    ys: Sequence[int],
+    axes: Sequence[int] | None = None,
+) -> list[Triple]:
+    """Per spatial axis in `axes` (default: all), (size, effective stride, effective
+    padding) measured on the consecutive units `ys`: unit y has index y on every axis
+    measured and 0 on the others."""
+    spatial = len(input_shape) - 1
+    axes = tuple(range(spatial)) if axes is None else tuple(axes)
+    units = [tuple(y if axis in axes else 0 for axis in range(spatial)) for y in ys]
+    fields = []
+    for axis, spans in zip(axes, measured_fields(network, input_shape, units, axes), strict=True):
+        length = input_shape[axis + 1]
+        # a span reaching the first or last position may be cut short by the border
+        assert all(first > 0 and last < length - 1 for first, last in spans), spans
+        (size,) = {last - first + 1 for first, last in spans}
+        firsts = [first for first, _ in spans]
+        (stride,) = {b - a for a, b in pairwise(firsts)}
+        (padding,) = {y * stride - first for y, first in zip(ys, firsts, strict=True)}
+        fields.append((size, Fraction(stride), Fraction(padding)))
+    return fields
+
+
+def convcalc_field(field: ReceptiveField | None) -> list[Triple]:
+    """convcalc's field, per spatial axis."""
+    assert field is not None
+    return [
+        (size, Fraction(stride), Fraction(padding))
+        for size, stride, padding in zip(
+            field.size, field.effective_stride, field.effective_padding, strict=True
+        )
+    ]
+
+
+def row_field(result: Analysis, key: str, kind: str) -> list[Triple]:
+    """convcalc's field of the row with path or name `key`."""
+    (row,) = (row for row in result.rows if key in (row.path, row.name))
+    assert row.kind == kind
+    return convcalc_field(row.receptive_field)
+
+
+def axis(size: int, stride: int, padding: int) -> Triple:
+    return (size, Fraction(stride), Fraction(padding))
+
+
+def square(size: int, stride: int, padding: int) -> list[Triple]:
+    return 2 * [axis(size, stride, padding)]
+
+
+def sequential(module: nn.Module) -> nn.Sequential:
+    assert isinstance(module, nn.Sequential)
+    return module
+
+
+def thin_resnet(name: str) -> Callable[..., object]:
+    block, counts = RESNETS[name]
+    twin = linear_twin(ResNet(block, counts, width=1))
+    assert isinstance(twin, ResNet)
+    return twin.features
+
+
+def thin_mobilenet_v2() -> Callable[..., object]:
+    # torchvision's own width multiplier, without rounding to multiples of 8: the widths
+    # 2, 1, 2, 2, 4, 6, 10, 20 (and 1280 at the end) keep every block's shortcut, and
+    # every depthwise convolution has as many groups as channels.
+    return sequential(linear_twin(mobilenet_v2(width_mult=1 / 16, round_nearest=1)))[0]
+
+
+# name: (input shape, probed units, the twin up to the probed layer, the field torch
+# measures, written out for the reader). ResNets: the output of layer4, before the
+# global pool; MobileNetV2: the output of features (its last 1×1 convolution), before
+# the global pool. Each input holds the three units' whole fields with a margin.
+NETWORK_FIELDS: dict[
+    str, tuple[tuple[int, ...], range, Callable[[], Callable[..., object]], list[Triple]]
+] = {
+    "resnet34": (
+        (3, 1024, 1024),
+        range(15, 18),
+        partial(thin_resnet, "resnet34"),
+        square(899, 32, 449),
+    ),
+    "resnet50": (
+        (3, 640, 640),
+        range(9, 12),
+        partial(thin_resnet, "resnet50"),
+        square(427, 32, 213),
+    ),
+    "resnet101": (
+        (3, 1088, 1088),
+        range(16, 19),
+        partial(thin_resnet, "resnet101"),
+        square(971, 32, 485),
+    ),
+    "resnet152": (
+        (3, 1536, 1536),
+        range(23, 26),
+        partial(thin_resnet, "resnet152"),
+        square(1451, 32, 725),
+    ),
+    "mobilenet_v2": ((3, 640, 640), range(9, 12), thin_mobilenet_v2, square(491, 32, 245)),
+}
+
+
+@pytest.mark.parametrize("name", list(NETWORK_FIELDS))
+def test_network_field_measured_by_gradients(name: str) -> None:
+    shape, ys, twin, expected = NETWORK_FIELDS[name]
+    measured = measured_field(twin(), shape, ys)
+    assert measured == convcalc_field(analysis(name, shape).receptive_field) == expected
+    # and what `convcalc net NAME` reports at the model's own input (224×224)
+    assert measured == convcalc_field(analysis(name).receptive_field)
+
+
+def test_r3d_18_field_measured_by_gradients() -> None:
+    # The output of layer4, before the global pool. Float64 3-D convolutions are slow
+    # on the CPU, and a clip holding the whole field on every axis at once (120 frames
+    # of 240×240) takes a minute and a half: the time axis is measured on a long clip of
+    # small frames, the spatial axes on a short clip of large frames. Every kernel is a
+    # centred box (odd size, padding half of it) with positive weights, so which
+    # positions a unit sees factors into one interval per axis, and cutting one axis
+    # short at the border does not change what is seen on the others.
+    twin = sequential(linear_twin(r3d_18(width=1)))[:5]
+    long_clip, large_frames = (3, 120, 16, 16), (3, 8, 240, 240)
+    (time,) = measured_field(twin, long_clip, range(7, 9), axes=(0,))
+    height, width = measured_field(twin, large_frames, range(7, 9), axes=(1, 2))
+    assert [time, height, width] == [axis(109, 8, 54), *square(219, 16, 109)]
+    assert time == convcalc_field(analysis("r3d_18", long_clip).receptive_field)[0]
+    assert [height, width] == convcalc_field(analysis("r3d_18", large_frames).receptive_field)[1:]
+    # and what `convcalc net r3d_18` reports at the model's own input (16 × 112×112)
+    assert [time, height, width] == convcalc_field(analysis("r3d_18").receptive_field)
+
+
+# AlexNet and VGG end their features with a max pool, then an adaptive average pool to
+# 6×6 / 7×7, an identity at 224×224. On the larger inputs the field needs, that pool is
+# a real one, uneven where the sizes do not divide (15 → 6, 16 → 7 here): the features'
+# last max pool is probed and compared with convcalc's row for it.
+FEATURE_FIELDS: dict[
+    str, tuple[str, tuple[int, ...], range, Callable[[], nn.Module], list[Triple]]
+] = {
+    "alexnet": (
+        "features.12",
+        (3, 512, 512),
+        range(6, 9),
+        partial(alexnet, width=1),
+        square(195, 32, 66),
+    ),
+    "vgg16": (
+        "layers[9]",
+        (3, 512, 512),
+        range(7, 10),
+        partial(vgg16, width=1),
+        square(212, 32, 90),
+    ),
+    "vgg16_bn": (
+        "layers[9]",
+        (3, 512, 512),
+        range(7, 10),
+        partial(vgg16, batch_norm=True, width=1),
+        square(212, 32, 90),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FEATURE_FIELDS))
+def test_last_feature_layer_field_measured_by_gradients(name: str) -> None:
+    key, shape, ys, build, expected = FEATURE_FIELDS[name]
+    twin = sequential(linear_twin(build()))
+    features, pool = sequential(twin[0]), twin[1]
+    assert isinstance(features[-1], nn.AvgPool2d)  # the last max pool, as an average pool
+    measured = measured_field(features, shape, ys)
+    assert measured == row_field(analysis(name, shape), key, "max_pool") == expected
+    # At the model's own input (224×224) the adaptive pool is an identity, so the
+    # network's field, what `convcalc net NAME` reports, is the max pool's.
+    default = analysis(name)
+    out = features(torch.rand(1, *default.input_shape, dtype=torch.float64))
+    assert torch.equal(pool(out), out)
+    assert measured == convcalc_field(default.receptive_field)
+
+
+# Where the adaptive pool divides evenly (12 → 6, 14 → 7) it is a 2×2 pool of stride 2,
+# and the network's field is that of the features and the pool together.
+POOLED_FIELDS: dict[str, tuple[tuple[int, ...], range, Callable[[], nn.Module], list[Triple]]] = {
+    "alexnet": ((3, 418, 418), range(2, 5), partial(alexnet, width=1), square(227, 64, 66)),
+    "vgg16": ((3, 448, 448), range(2, 5), partial(vgg16, width=1), square(244, 64, 90)),
+}
+
+
+@pytest.mark.parametrize("name", list(POOLED_FIELDS))
+def test_field_through_an_even_adaptive_pool_measured_by_gradients(name: str) -> None:
+    shape, ys, build, expected = POOLED_FIELDS[name]
+    twin = sequential(linear_twin(build()))
+    network = twin[:2]  # features, adaptive pool
+    out = twin[0](torch.rand(1, *shape, dtype=torch.float64))
+    assert torch.equal(twin[1](out), nn.functional.avg_pool2d(out, 2))
+    measured = measured_field(network, shape, ys)
+    assert measured == convcalc_field(analysis(name, shape).receptive_field) == expected
