@@ -109,7 +109,8 @@ def test_bad_input_is_one_error_line_and_status_2(cli, args: list[str], message:
         ("layers: [relu]\n", "error: <stdin>: no input shape"),
         ("input: [3, 8, 8]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 9}\n",
          "error: <stdin>:3: layers[0]: the output would be empty on axis H"),
-        ('{"input": [3, 8, 8],\n "layers": [\n  "relu",\n  {"conv": {"out_channels": 4, "kernel_size": 9}}]}\n',
+        ('{"input": [3, 8, 8],\n "layers": [\n  "relu",\n'
+         '  {"conv": {"out_channels": 4, "kernel_size": 9}}]}\n',
          "error: <stdin>:4: layers[1]: the output would be empty on axis H"),
         ("input: [3, 8, 8]\nlayers:\n  - residual:\n      body:\n"
          "        - conv: {out_channels: 4, kernel_size: 1}\n",
