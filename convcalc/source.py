@@ -127,9 +127,8 @@ def parse(text: str, file: str | None = None) -> Document:
 def _parse_yaml(text: str, file: str | None) -> Document:
     import yaml  # only commands that read a model pay for it
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        root = yaml.compose(text, Loader=loader)
+        root = _compose(yaml, text, file)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -143,6 +142,44 @@ def _parse_yaml(text: str, file: str | None) -> Document:
     lines: dict[PathKey, int] = {}
     data = _Converter(yaml, lines, file).convert(root, ())
     return Document(data, file, lines)
+
+
+def _compose(yaml: Any, text: str, file: str | None) -> Any:
+    """YAML nodes, composed by libyaml where there is one. libyaml (from PyYAML 6.0.4)
+    stops at 1,000 levels of nesting; such a document is composed again in Python,
+    which goes as deep as MAX_DEPTH allows (with the recursion limit the CLI sets)."""
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is not None:
+        try:
+            return yaml.compose(text, Loader=loader)
+        except yaml.YAMLError as error:
+            if "nesting depth" not in str(error):
+                raise
+    # PyYAML's own scanner slows down with every level of [ ] or { } nesting (each
+    # token revisits the open levels), so a hostile depth is refused before it starts.
+    if _bracket_depth(text) > MAX_DEPTH:
+        raise ConvcalcError(
+            f"the document nests more than {MAX_DEPTH:,} levels deep", Where("", file)
+        )
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConvcalcError(
+            f"the document nests too deeply (at most {MAX_DEPTH:,} levels)", Where("", file)
+        ) from None
+
+
+def _bracket_depth(text: str) -> int:
+    """How deeply [ ] and { } nest in the text (brackets inside strings count too: this
+    only bounds the work)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _check_size(yaml: Any, root: Any, file: str | None) -> None:

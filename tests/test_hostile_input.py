@@ -55,6 +55,7 @@ def alias_bomb(levels: int) -> str:
             "<stdin>:3: layers[0]: the model expands to more than 1,000,000 layers",
         ),
         (nested(3000, "[{sequential: LAYERS}]"), "the document nests more than 4,000 levels"),
+        ("input: [1, 8]\nlayers: " + "[" * 100_000 + "]" * 100_000 + "\n", "nests more than 4,000"),
     ],
 )
 def test_refused_quickly_and_cleanly(text: str, message: str) -> None:
