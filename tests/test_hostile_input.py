@@ -57,6 +57,8 @@ def alias_bomb(levels: int) -> str:
         (nested(3000, "[{sequential: LAYERS}]"), "the document nests more than 4,000 levels"),
         ("input: [1, 8]\nlayers: " + "[" * 100_000 + "]" * 100_000 + "\n", "nests more than 4,000"),
     ],
+    # Short ids: pytest puts the id in the environment of the child process.
+    ids=["alias-bomb", "huge-repeat", "nested-repeats", "deep-blocks", "deep-brackets"],
 )
 def test_refused_quickly_and_cleanly(text: str, message: str) -> None:
     result = run(text)
