@@ -53,7 +53,7 @@ class ReceptiveField:
 
 @dataclass(frozen=True)
 class Row:
-    """One leaf layer (or, later, a merge) as it runs on the model's input."""
+    """One leaf layer, or the merge of a block, as it runs on the model's input."""
 
     path: str
     kind: str
