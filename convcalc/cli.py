@@ -64,7 +64,8 @@ def flag_value(text: str) -> Any:
         [_scalar(p) for p in axis.split(",")] if "," in axis else _scalar(axis)
         for axis in text.split("x")
     ]
-    return axes if len(axes) > 1 or "x" in text else axes[0]
+    # One axis with a pair ("0,1") is still a list of pairs: [[0, 1]].
+    return axes if len(axes) > 1 or "," in text else axes[0]
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

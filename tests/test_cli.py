@@ -56,6 +56,18 @@ def test_layer_flags_per_axis_and_pairs(cli) -> None:  # type: ignore[no-untyped
     assert row["params"] == 2 * 15
 
 
+def test_flag_values() -> None:
+    from convcalc.cli import flag_value
+
+    assert flag_value("3") == 3
+    assert flag_value("3x5") == [3, 5]
+    assert flag_value("0,1") == [[0, 1]]  # one axis, padded 0 before and 1 after
+    assert flag_value("0,1x2,2") == [[0, 1], [2, 2]]
+    assert flag_value("1.5") == 1.5
+    assert flag_value("same") == "same"
+    assert flag_value("nearest-exact") == "nearest-exact"
+
+
 def test_layer_same_padding_and_warnings(cli) -> None:  # type: ignore[no-untyped-def]
     same = json.loads(
         cli("layer", "conv", "--input", "3x224x224", "--out-channels", "8", "--kernel-size", "3",
