@@ -8,6 +8,8 @@ that would construct anything else is refused, and so is a document that expands
 
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +60,9 @@ class Document:
     def where(self, path: PathKey) -> Where:
         """The place of the value at `path`, or of its nearest enclosing value that has one."""
         if not self.lines and self.text is not None:
-            self.lines.update(_parse_yaml(self.text, self.file).lines)
+            # JSON that YAML refuses (it reads no "\ud83d\ude00" pairs) has no lines.
+            with contextlib.suppress(ConvcalcError):
+                self.lines.update(_parse_yaml(self.text, self.file).lines)
         for end in range(len(path), -1, -1):
             line = self.lines.get(path[:end])
             if line is not None:
@@ -120,8 +124,36 @@ def parse(text: str, file: str | None = None) -> Document:
         except (ValueError, RecursionError):
             pass
         else:
+            if _SURROGATE_ESCAPE.search(text):
+                _check_characters(data, file)
             return Document(data, file, text=text)
     return _parse_yaml(text, file)
+
+
+#: A JSON escape of half a UTF-16 surrogate pair: \ud800 … \udfff.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_characters(data: Any, file: str | None) -> None:
+    """Refuse strings with half a surrogate pair (JSON's "\\ud800" alone), which are no
+    characters and could not be printed."""
+    stack: list[tuple[PathKey, Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*path, key), key) for key in value)
+            stack.extend(((*path, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*path, index), item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                half = f"\\u{ord(value[error.start]):04x}"
+                raise ConvcalcError(
+                    f"expected text, got a string with {half}, half of a surrogate pair",
+                    Where(format_path(path), file),
+                ) from None
 
 
 def _parse_yaml(text: str, file: str | None) -> Document:
@@ -132,10 +164,19 @@ def _parse_yaml(text: str, file: str | None) -> Document:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = error.problem or error.context or "cannot parse"
+        # "expected a single document in the stream", "but found another document"
+        problem = ", ".join(filter(None, (error.context, error.problem))) or "cannot parse"
         raise ConvcalcError(f"invalid YAML: {problem}", Where("", file, line)) from None
+    except yaml.reader.ReaderError as error:
+        # The reader stops at the first character YAML does not allow (a control character).
+        line = text[: text.find(chr(error.character))].count("\n") + 1
+        raise ConvcalcError(
+            f"invalid YAML: {error.reason} (U+{error.character:04X})",
+            Where("", file, line),
+        ) from None
     except yaml.YAMLError as error:
-        raise ConvcalcError(f"invalid YAML: {error}", Where("", file)) from None
+        problem = str(error).splitlines()[0] if str(error) else "cannot parse"
+        raise ConvcalcError(f"invalid YAML: {problem}", Where("", file)) from None
     if root is None:
         raise ConvcalcError("empty; a model file needs at least a 'layers' list", Where("", file))
     _check_size(yaml, root, file)
@@ -240,7 +281,16 @@ class _Converter:
                     node,
                     path,
                 )
-            return self.scalars.construct_object(node)
+            try:
+                return self.scalars.construct_object(node)
+            except ValueError:
+                # Python reads no integer of more than 4,300 digits (sys.int_info).
+                raise self.fail(
+                    f"expected a number of at most {sys.get_int_max_str_digits():,} digits, "
+                    f"got one of {len(node.value):,}",
+                    node,
+                    path,
+                ) from None
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
                 raise self.fail(f"the tag {node.tag} is not allowed", node, path)

@@ -33,6 +33,8 @@ def _spread(offsets: Offsets, window: Sliding) -> Offsets:
     if isinstance(offsets, int) and window.dilation <= offsets:
         return offsets + (kernel - 1) * window.dilation  # the taps' gaps are filled
     base = range(offsets) if isinstance(offsets, int) else offsets
+    if len(base) > MAX_OFFSETS or kernel > MAX_OFFSETS:
+        return None  # the spread has at least as many offsets as either
     spread = frozenset(a + tap * window.dilation for a in base for tap in range(kernel))
     if len(spread) > MAX_OFFSETS:
         return None

@@ -114,11 +114,51 @@ def unread_positions(
     if dilation == 1 and stride <= kernel:
         # Windows overlap or touch: only positions past the last window go unread.
         return max(size - max((output - 1) * stride - before + kernel, 0), 0)
-    read: set[int] = set()
-    for tap in range(kernel):
-        first = tap * dilation - before
-        read.update(range(first, first + (output - 1) * stride + 1, stride))
-    return size - sum(1 for position in read if 0 <= position < size)
+    return size - _sums_between(kernel, dilation, output, stride, before, before + size)
+
+
+#: Most residue classes `_sums_between` goes through before it calls a pattern too irregular.
+MAX_CLASSES = 1 << 16
+
+
+def _sums_between(taps: int, spacing: int, windows: int, stride: int, low: int, high: int) -> int:
+    """How many numbers in low … high − 1 are j·spacing + i·stride for some tap j < taps
+    and window i < windows: the positions (shifted by the padding before) that are read.
+
+    Counted per residue class modulo the stride, in time independent of the sizes: taps
+    that are stride / gcd apart fall in the same class, where each reads a run of
+    `windows` consecutive members, the runs spacing / gcd members apart.
+    """
+    common = math.gcd(spacing, stride)
+    # The sums are symmetric in (taps, spacing) and (windows, stride): take the side
+    # with fewer classes.
+    if min(taps, stride // common) > min(windows, spacing // common):
+        taps, spacing, windows, stride = windows, stride, taps, spacing
+    period, step = stride // common, spacing // common
+    classes = min(taps, period)
+    if classes > MAX_CLASSES:
+        raise ConvcalcError(
+            f"the windows read a pattern of {classes:,} interleaved progressions (more than "
+            f"{MAX_CLASSES:,}): too irregular to check which input positions they read"
+        )
+    width = min(windows, step)  # of every `step` members from a run's start, read
+
+    def read_below(member: int) -> int:  # members 0 … member − 1 of the class that are read
+        return member // step * width + min(member % step, width)
+
+    count = 0
+    for first in range(classes):
+        start, residue = divmod(first * spacing, stride)
+        # Members m (positions residue + m·stride) between low and high, counted from
+        # the first tap's run; the class's last run ends `windows` after its start.
+        below = max(-(-(low - residue) // stride) - start, 0)
+        above = min(
+            -(-(high - residue) // stride) - start,
+            (-(-(taps - first) // period) - 1) * step + windows,
+        )
+        if below < above:
+            count += read_below(above) - read_below(below)
+    return count
 
 
 @dataclass(frozen=True)
@@ -181,8 +221,33 @@ class Transposed(Window):
         return 1, self.stride
 
     def reads(self, y: int) -> Sequence[int]:
-        taps = (y + self.before - j * self.dilation for j in range(self.kernel))
-        return sorted(t // self.stride for t in taps if t % self.stride == 0)
+        # Taps j with j·dilation ≡ y + before (mod stride): none unless the gcd divides
+        # y + before, else every stride/gcd-th tap from the first, j0; the inputs they
+        # read step down by dilation/gcd.
+        target = y + self.before
+        common = math.gcd(self.dilation, self.stride)
+        if target % common:
+            return range(0)
+        period, step = self.stride // common, self.dilation // common
+        first = target // common * pow(step, -1, period) % period
+        if first >= self.kernel:
+            return range(0)
+        last = first + (self.kernel - 1 - first) // period * period
+        return range(
+            (target - last * self.dilation) // self.stride,
+            (target - first * self.dilation) // self.stride + 1,
+            step,
+        )
+
+    def tap_counts(self) -> list[int]:
+        """How many taps output units read, each number that occurs, smallest first: the
+        pattern repeats every `stride` units, over which the first tap j0 runs through
+        every class modulo stride/gcd once (and, if the gcd is above 1, some units read
+        none)."""
+        common = math.gcd(self.dilation, self.stride)
+        period = self.stride // common
+        counts = {self.kernel // period, -(-self.kernel // period)} | ({0} if common > 1 else set())
+        return sorted(counts)
 
 
 @dataclass(frozen=True)
