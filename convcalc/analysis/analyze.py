@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
-from convcalc.analysis.field import AxisField
+from convcalc.analysis.field import AxisField, Field
 from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.axes import AXIS_NAMES
@@ -51,8 +52,9 @@ class ReceptiveField:
         )
 
 
-@dataclass(frozen=True)
-class Row:
+# Rows and flows are made once per layer: as named tuples they cost a fifth of a frozen
+# dataclass to make (100,000-layer models, issue 5), and are as immutable.
+class Row(NamedTuple):
     """One leaf layer, or the merge of a block, as it runs on the model's input."""
 
     path: str
@@ -66,6 +68,9 @@ class Row:
     # For --explain: the field of the row's input, and how each axis's size follows.
     input_field: ReceptiveField | None = None
     rules: tuple[SizeRule, ...] = ()
+    # For pictures and tests: per spatial axis, the exact first … last input position the
+    # units at each index see (`Field.axes`; the summary above keeps only the largest).
+    fields: tuple[AxisField, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class Totals:
+    """The whole network's sums: parameters, MACs and activation elements."""
+
     params: int
     macs: int
     activations: int  # output elements of every row, for one sample
@@ -103,6 +110,8 @@ class Totals:
 
 @dataclass(frozen=True)
 class Analysis:
+    """Everything `net` reports: one row per layer or merge, totals, the field, warnings."""
+
     name: str | None
     input_shape: Shape
     output_shape: Shape
@@ -112,11 +121,11 @@ class Analysis:
     warnings: tuple[Diagnostic, ...]
 
 
-Fields = tuple[AxisField, ...] | None  # one per spatial axis; None: the whole input
+Fields = Field | None  # None: the units see the whole input
 
 
 def _identity_fields(shape: Shape) -> Fields:
-    return tuple(AxisField.identity() for _ in shape[1:]) if len(shape) > 1 else None
+    return Field.identity(len(shape) - 1) if len(shape) > 1 else None
 
 
 def _shapes(shapes: list[Shape], labels: tuple[str, ...]) -> str:
@@ -143,8 +152,7 @@ def _merge_shape(merge: Merge, shapes: list[Shape]) -> Shape:
     return (sum(shape[0] for shape in shapes), *first[1:])
 
 
-@dataclass(frozen=True)
-class _Flow:
+class _Flow(NamedTuple):
     """What flows from layer to layer: the shape, the field of every unit per spatial
     axis (None: the whole input), and the current run of layers for gridding."""
 
@@ -166,10 +174,12 @@ class _Walk:
         self.rows: list[Row] = []
         self.warnings: list[Diagnostic] = []
         # Summaries by the identity of the fields they summarise (kept alive here).
-        self.field_cache: dict[int, tuple[tuple[AxisField, ...], ReceptiveField]] = {}
+        self.field_cache: dict[int, tuple[Field, ReceptiveField]] = {}
         self.rename = ("", "")
-        # What each layer does to each shape it meets: networks repeat both a lot.
-        self.effects: dict[tuple[Layer, Shape], Effect] = {}
+        # What each layer does to each shape it meets: networks repeat both a lot. Keyed by
+        # the layer's identity: the loader shares equal layers, and a layer's hash would
+        # hash all its parameters at every row. The model keeps its layers alive.
+        self.effects: dict[tuple[int, Shape], Effect] = {}
         self.exceeded = False  # field-exceeds-input is said once, where it first happens
         self.gridded: set[str] = set()  # runs already warned about, by their last layer
 
@@ -201,22 +211,23 @@ class _Walk:
     def leaf(self, leaf: Leaf, flow: _Flow) -> _Flow:
         path = self.path(leaf.place)
         try:
-            effect = self.effects.get((leaf.layer, flow.shape))
+            key = (id(leaf.layer), flow.shape)
+            effect = self.effects.get(key)
             if effect is None:
-                effect = self.effects[leaf.layer, flow.shape] = leaf.layer.apply(flow.shape)
+                effect = self.effects[key] = leaf.layer.apply(flow.shape)
+            pointwise = effect.windows is not None and all(w is POINTWISE for w in effect.windows)
             if flow.fields is None or effect.windows is None or len(effect.output_shape) < 2:
                 fields = None
-            elif all(w is POINTWISE for w in effect.windows):
+            elif pointwise:
                 fields = flow.fields  # the same object, so its summary is reused
             else:
-                fields = tuple(
-                    f.through(w) for f, w in zip(flow.fields, effect.windows, strict=True)
-                )
+                fields = flow.fields.through(effect.windows, effect.output_shape[1:])
         except ConvcalcError as error:
             raise error.at(self.where(leaf.place)) from None
-        self.warnings.extend(Diagnostic(path, f.code, f.message) for f in effect.findings)
+        if effect.findings:
+            self.warnings.extend(Diagnostic(path, f.code, f.message) for f in effect.findings)
         run = flow.run
-        if run is not None:
+        if run is not None and not pointwise:  # a pointwise layer leaves the run as it is
             if effect.windows is None or len(effect.output_shape) < 2:
                 self.close(run)
                 run = None
@@ -232,7 +243,10 @@ class _Walk:
         block = self.path(repeat.place)
         for iteration in range(repeat.times):
             self.rename = (f"{repeat.place.path}.repeat", f"{block}.repeat[{iteration}]")
+            rows = len(self.rows)
             flow = self.nodes(repeat.layers, flow)
+            if len(self.rows) == rows:
+                break  # nothing inside (only empty lists): every other time is the same nothing
         self.rename = outer
         return flow
 
@@ -246,14 +260,15 @@ class _Walk:
         self.forgive_uncovered(warned)
         path = self.path(merge.place)
         try:
-            output = _merge_shape(merge, [out.shape for out in outputs])
+            effect = Effect(_merge_shape(merge, [out.shape for out in outputs]))
         except ConvcalcError as error:
             raise error.at(self.where(merge.place)) from None
+        output = effect.output_shape
         for out in outputs:
             if out.run is not None:
                 self.close(out.run)
         merged = self.union(merge, path, output, [out.fields for out in outputs])
-        self.add_row(path, merge.kind, merge.name, flow, Effect(output), merged)
+        self.add_row(path, merge.kind, merge.name, flow, effect, merged)
         return _Flow(output, merged, Run.start(len(output) - 1) if len(output) > 1 else None)
 
     def forgive_uncovered(self, warned: list[range]) -> None:
@@ -290,14 +305,12 @@ class _Walk:
 
     def union(self, merge: Merge, path: str, output: Shape, branches: list[Fields]) -> Fields:
         """The union of the branches' fields (SPEC §3), warning where they do not align."""
-        if any(fields is None for fields in branches) or len(output) < 2:
+        known = [fields for fields in branches if fields is not None]
+        if len(known) < len(branches) or len(output) < 2:
             return None
-        axes = list(zip(*branches, strict=True))  # per axis, one field per branch
-        merged = []
-        for axis, size, fields in zip(AXIS_NAMES[len(axes)], output[1:], axes, strict=True):
-            union = fields[0]
-            for other in fields[1:]:
-                union = union.union(other, size)
+        merged = Field.merge(known, output[1:])
+        axes = list(zip(*(fields.axes for fields in known), strict=True))  # per axis, by branch
+        for axis, union, fields in zip(AXIS_NAMES[len(axes)], merged.axes, axes, strict=True):
             strides = {f.effective_stride for f in fields}
             if len(strides) > 1:
                 listed = ", ".join(
@@ -312,15 +325,19 @@ class _Walk:
                     "see corresponding places",
                 )
             else:
-                edges = [f.mean_edges(union.period) for f in fields]
-                centres = [(first + last) / 2 for first, last in edges]
+                # A branch whose units see nothing (empty units of a transposed
+                # convolution, read at a stride) adds nothing to place.
+                edges = {
+                    label: found
+                    for f, label in zip(fields, merge.labels, strict=True)
+                    if (found := f.mean_edges(union.period)) is not None
+                }
+                centres = {label: (first + last) / 2 for label, (first, last) in edges.items()}
                 # Causal branches (WaveNet's dilated body beside its identity) end at the
                 # same position by design: sharing an edge is aligned too.
-                shared_edge = len({e[0] for e in edges}) == 1 or len({e[1] for e in edges}) == 1
-                if len(set(centres)) > 1 and not shared_edge:
-                    listed = ", ".join(
-                        f"{c} ({label})" for c, label in zip(centres, merge.labels, strict=True)
-                    )
+                shared_edge = any(len({e[side] for e in edges.values()}) == 1 for side in (0, 1))
+                if len(set(centres.values())) > 1 and not shared_edge:
+                    listed = ", ".join(f"{c} ({label})" for label, c in centres.items())
                     self.warn(
                         path,
                         "unaligned-branches",
@@ -328,8 +345,7 @@ class _Walk:
                         f"positions on axis {axis} (mean centres {listed}) and share no edge; "
                         "padding or cropping differs between them",
                     )
-            merged.append(union)
-        return tuple(merged)
+        return merged
 
     def warn(self, path: str, code: str, message: str) -> None:
         self.warnings.append(Diagnostic(path, code, message))
@@ -366,6 +382,7 @@ class _Walk:
                 field,
                 self.summary(flow.fields),
                 effect.rules,
+                fields.axes if fields is not None else None,
             )
         )
 
@@ -375,7 +392,7 @@ class _Walk:
         # Shape-keeping layers pass the same fields on: summarise them once.
         cached = self.field_cache.get(id(fields))
         if cached is None:
-            cached = self.field_cache[id(fields)] = (fields, ReceptiveField.of(fields))
+            cached = self.field_cache[id(fields)] = (fields, ReceptiveField.of(fields.axes))
         return cached[1]
 
 

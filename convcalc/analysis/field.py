@@ -7,23 +7,30 @@ uneven adaptive pools make S a fraction and let the field vary from unit to unit
 still repeats with a period T (T·S a whole number). `AxisField` keeps the first and last
 input position seen by the units 0 … T − 1 and extends them by that period, so every
 composition stays exact. A chain of ordinary layers keeps T = 1: one pair per axis.
+
+`Field` holds the axes together: where branches merge, a unit's field need not be a box
+of per-axis fields any more (see there).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from convcalc.errors import ConvcalcError
 from convcalc.model.axes import Window
 
-__all__ = ["MAX_PERIOD", "AxisField", "AxisSummary"]
+__all__ = ["MAX_PERIOD", "MAX_REACH", "AxisField", "AxisSummary", "Field"]
 
 #: Longest period a field may have before it is refused as too irregular to tabulate.
 MAX_PERIOD = 1 << 16
+
+#: Farthest a field may reach, in input positions: its numbers stay printable as floats.
+MAX_REACH = 1 << 1000
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,13 @@ class AxisField:
         first, last = self.first(y), self.last(y)
         return (first, last) if first <= last else None
 
-    def _covering(self, units: Iterable[int]) -> tuple[int, int]:
+    def _covering(self, units: Sequence[int]) -> tuple[int, int]:
         """What the given units see together: from the smallest first to the largest last."""
+        if len(units) > 2 * self.period:
+            # A window reads a progression of units, whose phases modulo the period T
+            # repeat within T units; unit y + T sees what y sees, shifted on (never back):
+            # the smallest first is among the first T units, the largest last the last T.
+            units = [*units[: self.period], *units[-self.period :]]
         seen = [s for u in units if (s := self.seen(u)) is not None]
         if not seen:
             return _EMPTY
@@ -118,6 +130,14 @@ class AxisField:
         al. 2019, eq. 1–2, for integer strides).
         """
         moves, units = window.slope_ratio()  # the window moves `moves` units per `units`
+        bounds = window.bounds(0)
+        if len(self.firsts) == 1 and units == 1 and bounds and self.firsts[0] <= self.lasts[0]:
+            # The common case, a chain of integer strides: Araujo et al.'s recurrence in
+            # integers, which the general path below gives too, only slower.
+            return _reachable(
+                moves * self.shift,
+                [(self.firsts[0] + bounds[0] * self.shift, self.lasts[0] + bounds[1] * self.shift)],
+            )
         # The new period: a multiple of the window's own (`units`) over which the window
         # moves a whole number of this field's periods.
         period = units * self.period // math.gcd(self.period, moves)
@@ -134,7 +154,7 @@ class AxisField:
             rows = [(self.first(b[0]), self.last(b[1])) if b else _EMPTY for b in spans]
         else:
             rows = [self._covering(window.reads(y)) for y in range(period)]
-        return AxisField.of(shift, rows)
+        return _reachable(shift, rows)
 
     def union(self, other: AxisField, units: int) -> AxisField:
         """The field of units that see what this field's unit and `other`'s unit see
@@ -159,11 +179,31 @@ class AxisField:
             rows.append((min(s[0] for s in seen), max(s[1] for s in seen)) if seen else _EMPTY)
         return AxisField.of(int(period * stride), rows)
 
-    def mean_edges(self, period: int) -> tuple[Fraction, Fraction]:
+    def sees_nothing(self) -> bool:
+        """Whether no unit sees anything."""
+        if len(self.firsts) == 1:
+            return self.firsts[0] > self.lasts[0]
+        return all(first > last for first, last in zip(self.firsts, self.lasts, strict=True))
+
+    def empty_alike(self, other: AxisField) -> bool:
+        """Whether the units that see nothing are the same in both fields (a common
+        period too long to compare counts as not)."""
+        period = math.lcm(self.period, other.period)
+        return period <= MAX_PERIOD and all(
+            (self.seen(y) is None) == (other.seen(y) is None) for y in range(period)
+        )
+
+    def emptied(self) -> AxisField:
+        """The same effective stride, with units that see nothing."""
+        return AxisField(self.shift, (_EMPTY[0],) * self.period, (_EMPTY[1],) * self.period)
+
+    def mean_edges(self, period: int) -> tuple[Fraction, Fraction] | None:
         """The first and the last position seen, each averaged over the units of
-        `period` that see something: two branches whose fields share a centre or an
-        edge on average look at the same place."""
+        `period` that see something (None if none does): two branches whose fields
+        share a centre or an edge on average look at the same place."""
         seen = [s for y in range(period) if (s := self.seen(y)) is not None]
+        if not seen:
+            return None
         return (
             Fraction(sum(first for first, _ in seen), len(seen)),
             Fraction(sum(last for _, last in seen), len(seen)),
@@ -177,3 +217,82 @@ class AxisField:
         widest = max(range(self.period), key=sizes.__getitem__)
         stride = self.effective_stride
         return AxisSummary(sizes[widest], stride, widest * stride - self.firsts[widest])
+
+
+def _reachable(shift: int, rows: list[tuple[int, int]]) -> AxisField:
+    """The field of these rows, unless it reaches too far to report."""
+    if max(shift, *(abs(position) for row in rows for position in row)) > MAX_REACH:
+        raise ConvcalcError(
+            "the receptive field reaches past 2^1000 input positions: too far to report"
+        )
+    return AxisField.of(shift, rows)
+
+
+Term = tuple[AxisField, ...]  # a box: one field per spatial axis
+
+
+def _joinable(a: Term, b: Term) -> bool:
+    """Whether the union of two boxes' fields, axis by axis, is exact for every unit
+    and every layer after: where they differ on one axis at most, or where their units
+    see nothing at the same places (so that the two are live together)."""
+    differ = [i for i, (f, g) in enumerate(zip(a, b, strict=True)) if f != g]
+    return len(differ) <= 1 or all(a[i].empty_alike(b[i]) for i in differ)
+
+
+class Field(NamedTuple):  # made at every layer: a named tuple is made fastest
+    """The field of the units of one row on all its spatial axes.
+
+    Through a chain of layers a unit sees a box: on each axis, the positions its
+    `AxisField` gives. A merge's unit sees the union of its branches' boxes (SPEC §3),
+    and that is no box where a branch's units see nothing at some places (the empty
+    units of a transposed convolution): at one position on axis b a unit may see that
+    branch on axis a, and its neighbour on b not. So the boxes (`terms`) stay apart,
+    and go through the later layers one by one, unless joining them axis by axis is
+    exact (`_joinable`); a box with an axis on which no unit sees anything is dropped,
+    being empty everywhere (unless every box is).
+
+    `axes` is what a row reports, per axis a: what the units at index y on a see on a,
+    taken over every position on the other axes (the union of the live boxes).
+    """
+
+    terms: tuple[Term, ...]
+    axes: Term
+
+    @staticmethod
+    def identity(ndim: int) -> Field:
+        """The input itself."""
+        term = (AxisField.identity(),) * ndim
+        return Field((term,), term)
+
+    @staticmethod
+    def of(terms: Sequence[Term], sizes: Sequence[int]) -> Field:
+        """The field of the union of the boxes `terms`, on axes of `sizes` units."""
+        live = [t for t in terms if not any(f.sees_nothing() for f in t)]
+        if not live:  # the units see nothing at all
+            term = tuple(f.emptied() for f in terms[0])
+            return Field((term,), term)
+        joined: list[Term] = []
+        for term in live:
+            at = next((i for i, j in enumerate(joined) if _joinable(j, term)), None)
+            if at is None:
+                joined.append(term)
+            else:
+                joined[at] = tuple(
+                    f.union(g, n) for f, g, n in zip(joined[at], term, sizes, strict=True)
+                )
+        axes = joined[0]
+        for term in joined[1:]:
+            axes = tuple(f.union(g, n) for f, g, n in zip(axes, term, sizes, strict=True))
+        return Field(tuple(joined), axes)
+
+    def through(self, windows: Sequence[Window], sizes: Sequence[int]) -> Field:
+        """The field one layer further on (`windows`, one per axis, onto `sizes` units)."""
+        terms = [tuple(f.through(w) for f, w in zip(t, windows, strict=True)) for t in self.terms]
+        if len(terms) == 1 and not any(f.sees_nothing() for f in terms[0]):
+            return Field((terms[0],), terms[0])  # one box that sees something, as almost always
+        return Field.of(terms, sizes)
+
+    @staticmethod
+    def merge(branches: Sequence[Field], sizes: Sequence[int]) -> Field:
+        """The field of a merge of branches: the union of all their boxes."""
+        return Field.of([t for branch in branches for t in branch.terms], sizes)

@@ -351,6 +351,12 @@ def field_layer(
         return lambda x, e: norm(x)
     if kind in POINTWISE:
         return lambda x, e: x
+    # Flat rows have no field; their twins only let a network run on past its last field.
+    if kind == "flatten":
+        return lambda x, e: x.flatten(1)
+    if kind == "linear":
+        linear = _positive(nn.Linear(channels, p["out_features"], bias=False), generator)
+        return lambda x, e: linear(x)
     kernels = per_axis(p.get("kernel_size", 1), ndim)
     dilations = per_axis(p.get("dilation", 1), ndim)
     spans = tuple(map(dilated, kernels, dilations))
@@ -532,3 +538,357 @@ def period_bound(
             bound[axis] *= slope.denominator
         sizes = out[1:]
     return tuple(bound)
+
+
+# ---------------------------------------------------------------------------------------
+# Networks with blocks (SPEC §2): sequential, repeat, residual, add, concat
+#
+# The same two builders for whole model documents. A merge is a small module that runs
+# its branches (an empty branch is the identity) and sums them (`torch.stack(...).sum(0)`,
+# which, unlike `+`, refuses branches of different shapes instead of broadcasting them)
+# or concatenates them along the channels (`torch.cat`). Rows come out in convcalc's
+# order: a block's leaves, then its merge.
+
+BLOCK_KINDS = ("sequential", "repeat", "residual", "add", "concat")
+
+
+def block_of(spec: Any) -> tuple[str, Any] | None:
+    """(kind, value) of a block as a model document writes it; None for a leaf."""
+    if isinstance(spec, dict) and len(spec) == 1:
+        ((kind, value),) = spec.items()
+        if kind in BLOCK_KINDS:
+            return kind, value
+    return None
+
+
+def merge_branches(kind: str, value: Any) -> tuple[str, list[list[Any]]]:
+    """ "add" or "concat", and the branches (lists of layers) of a merging block."""
+    if kind == "residual":
+        return "add", [list(value["body"]), list(value.get("shortcut") or [])]
+    return kind, [list(branch) for branch in value]
+
+
+def merged(mode: str, outputs: list[torch.Tensor]) -> torch.Tensor:
+    if mode == "add":
+        return torch.stack(outputs).sum(0)
+    return torch.cat(outputs, dim=1)
+
+
+class LeafModule(nn.Module):
+    """One leaf layer of a model document (what convcalc gives a row)."""
+
+    def __init__(self, kind: str, module: nn.Module) -> None:
+        super().__init__()
+        self.kind, self.module = kind, module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+class MergeModule(nn.Module):
+    """A residual, add or concat block: its branches on the same input, then merged."""
+
+    def __init__(self, mode: str, branches: list[nn.Module]) -> None:
+        super().__init__()
+        self.kind, self.branches = mode, nn.ModuleList(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return merged(self.kind, [branch(x) for branch in self.branches])
+
+
+def _leaf_module(spec: Any, x: torch.Tensor) -> tuple[LeafModule, torch.Tensor]:
+    """One leaf's module and output, PyTorch's failures as TorchRejects (as `run_one`)."""
+    try:
+        module = LeafModule(kind_params(spec)[0], exact_layer(spec, x).eval())
+        with torch.no_grad():
+            y = module(x)
+    except (TorchRejects, NoTwin):
+        raise
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
+        if "the tests give" in str(error) or "has no torch twin" in str(error):
+            raise  # a mistake of the test itself, not a rejection
+        raise TorchRejects(str(error)) from error
+    if y.numel() == 0:
+        raise TorchRejects(f"empty output {tuple(y.shape)}")
+    return module, y
+
+
+def exact_network(layers: list[Any], x: torch.Tensor) -> tuple[nn.Sequential, torch.Tensor]:
+    """The PyTorch module graph of a list of layers (blocks included) for the input `x`,
+    and its output; TorchRejects where PyTorch cannot build or run it."""
+    modules: list[nn.Module] = []
+    for spec in layers:
+        block = block_of(spec)
+        if block is None:
+            module, x = _leaf_module(spec, x)
+            modules.append(module)
+            continue
+        kind, value = block
+        if kind in ("sequential", "repeat"):
+            inner = value if kind == "sequential" else value["layers"]
+            for _ in range(1 if kind == "sequential" else value["times"]):
+                module, x = exact_network(list(inner), x)
+                modules.append(module)
+            continue
+        mode, branches = merge_branches(kind, value)
+        built, outputs = [], []
+        for branch in branches:
+            module, y = exact_network(branch, x)
+            built.append(module)
+            outputs.append(y)
+        try:
+            x = merged(mode, outputs)
+        except RuntimeError as error:
+            raise TorchRejects(f"{kind}: {error}") from error
+        modules.append(MergeModule(mode, built))
+    return nn.Sequential(*modules), x
+
+
+@dataclass
+class NetworkRun:
+    shapes: list[tuple[int, ...]]  # every row's output (leaves and merges), without the batch
+    kinds: list[str]  # every row's kind: the leaf's, or "add" / "concat"
+    params: int
+    module: nn.Module
+
+
+def run_exact_network(document: dict[str, Any]) -> NetworkRun:
+    """Build the document's module graph, then run it afresh, recording the output of
+    every leaf and merge module in execution order (forward hooks fire when a module
+    returns: a merge after its branches' leaves)."""
+    shape = tuple(document["input"])
+    with torch.no_grad():
+        module, _ = exact_network(list(document["layers"]), torch.zeros(2, *shape))
+    module.eval()
+    shapes: list[tuple[int, ...]] = []
+    kinds: list[str] = []
+
+    def record(m: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        shapes.append(tuple(output.shape[1:]))
+        kinds.append(m.kind)
+
+    hooks = [
+        m.register_forward_hook(record)
+        for m in module.modules()
+        if isinstance(m, LeafModule | MergeModule)
+    ]
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        module(torch.rand(2, *shape, generator=generator))
+    for hook in hooks:
+        hook.remove()
+    params = sum(q.numel() for q in module.parameters())
+    return NetworkRun(shapes, kinds, params, module)
+
+
+@dataclass(frozen=True)
+class RowGeometry:
+    """What a row's layers make of the input along each axis, from the document's
+    parameters and PyTorch's sizes alone: the effective stride (the product of the
+    slopes, input positions per output unit), a multiple of the field's period (see
+    `period_bound`), whether an earlier merge joined branches of different strides
+    (then the field no longer repeats), and whether the units see the whole input
+    (flat, or after an adaptive pool to 1 on every axis)."""
+
+    stride: tuple[Fraction, ...]
+    period: tuple[int, ...]
+    unaligned: bool
+    whole: bool
+
+
+def _slope(spec: Any, sizes: tuple[int, ...], out: tuple[int, ...], axis: int) -> Fraction:
+    kind, p = kind_params(spec)
+    ndim = len(sizes)
+    if kind in ("conv", "max_pool", "avg_pool"):
+        key = "stride" if kind == "conv" or p.get("stride") else "kernel_size"
+        return Fraction(per_axis(p.get(key, 1), ndim)[axis])
+    if kind == "conv_transpose":
+        return Fraction(1, per_axis(p.get("stride", 1), ndim)[axis])
+    if kind == "upsample" and p.get("scale_factor") is not None:
+        return 1 / Fraction(str(per_axis(p["scale_factor"], ndim)[axis]))
+    if kind == "upsample" or kind.startswith("adaptive"):
+        return Fraction(sizes[axis], out[axis])
+    return Fraction(1)
+
+
+def network_geometry(
+    layers: list[Any], input_shape: tuple[int, ...], shapes: list[tuple[int, ...]]
+) -> list[RowGeometry]:
+    """RowGeometry of every row, in row order; `shapes` are PyTorch's (NetworkRun)."""
+    rows: list[RowGeometry] = []
+    ndim = len(input_shape) - 1
+    start = RowGeometry((Fraction(1),) * ndim, (1,) * ndim, False, False)
+
+    def walk(items: list[Any], shape: tuple[int, ...], g: RowGeometry) -> tuple[Any, ...]:
+        for spec in items:
+            block = block_of(spec)
+            if block is None:
+                out = shapes[len(rows)]
+                if len(out) < 2 or len(shape) < 2 or g.whole:  # no field from here on
+                    g = RowGeometry((), (), g.unaligned, True)
+                else:
+                    slopes = [_slope(spec, shape[1:], out[1:], a) for a in range(ndim)]
+                    kind = kind_params(spec)[0]
+                    g = RowGeometry(
+                        tuple(s * q for s, q in zip(g.stride, slopes, strict=True)),
+                        tuple(t * q.denominator for t, q in zip(g.period, slopes, strict=True)),
+                        g.unaligned,
+                        g.whole or (kind.startswith("adaptive") and set(out[1:]) == {1}),
+                    )
+                rows.append(g)
+                shape = out
+                continue
+            kind, value = block
+            if kind in ("sequential", "repeat"):
+                inner = value if kind == "sequential" else value["layers"]
+                for _ in range(1 if kind == "sequential" else value["times"]):
+                    shape, g = walk(list(inner), shape, g)
+                continue
+            ends = [walk(branch, shape, g) for branch in merge_branches(kind, value)[1]]
+            out = shapes[len(rows)]
+            ends_g = [e[1] for e in ends]
+            if len(out) < 2 or any(e.whole for e in ends_g):
+                g = RowGeometry((), (), any(e.unaligned for e in ends_g), True)
+            else:
+                strides = {e.stride for e in ends_g}
+                g = RowGeometry(
+                    max(strides),  # only meaningful when aligned
+                    tuple(
+                        math.lcm(*axis) for axis in zip(*(e.period for e in ends_g), strict=True)
+                    ),
+                    any(e.unaligned for e in ends_g) or len(strides) > 1,
+                    False,
+                )
+            rows.append(g)
+            shape = out
+        return shape, g
+
+    walk(list(layers), tuple(input_shape), start)
+    assert len(rows) == len(shapes)
+    return rows
+
+
+Twin = Callable[[torch.Tensor, torch.Tensor, list[torch.Tensor]], torch.Tensor]
+
+
+def field_network(
+    layers: list[Any], input_shape: tuple[int, ...], shapes: list[tuple[int, ...]]
+) -> Twin:
+    """The linear twin (see the module docstring) of a list of layers with blocks:
+    twin(x, e, rows) gives the output and appends every row's output to `rows`. A merge
+    sums (add) or concatenates its branches' twins: with positive weights and inputs a
+    unit's gradient reaches the union of what its branches' units see."""
+    generator = torch.Generator().manual_seed(0)
+    taken = [0]
+
+    def leaf(step: Step, out: tuple[int, ...]) -> Twin:
+        def run(x: torch.Tensor, e: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
+            y = step(x, e)
+            assert tuple(y.shape[1:]) == out, f"field twin gives {tuple(y.shape[1:])}, torch {out}"
+            rows.append(y)
+            return y
+
+        return run
+
+    def chain(twins: list[Twin]) -> Twin:
+        def run(x: torch.Tensor, e: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
+            for twin in twins:
+                x = twin(x, e, rows)
+            return x
+
+        return run
+
+    def merge(mode: str, twins: list[Twin], out: tuple[int, ...]) -> Twin:
+        def run(x: torch.Tensor, e: torch.Tensor, rows: list[torch.Tensor]) -> torch.Tensor:
+            y = merged(mode, [twin(x, e, rows) for twin in twins])
+            assert tuple(y.shape[1:]) == out, f"field twin gives {tuple(y.shape[1:])}, torch {out}"
+            rows.append(y)
+            return y
+
+        return run
+
+    def build(items: list[Any], shape: tuple[int, ...]) -> tuple[Twin, tuple[int, ...]]:
+        twins: list[Twin] = []
+        for spec in items:
+            block = block_of(spec)
+            if block is None:
+                out = shapes[taken[0]]
+                taken[0] += 1
+                twins.append(leaf(field_layer(spec, shape, out, generator), out))
+                shape = out
+                continue
+            kind, value = block
+            if kind in ("sequential", "repeat"):
+                inner = value if kind == "sequential" else value["layers"]
+                for _ in range(1 if kind == "sequential" else value["times"]):
+                    twin, shape = build(list(inner), shape)
+                    twins.append(twin)
+                continue
+            mode, branches = merge_branches(kind, value)
+            built = [build(branch, shape)[0] for branch in branches]
+            shape = shapes[taken[0]]
+            taken[0] += 1
+            twins.append(merge(mode, built, shape))
+        return chain(twins), shape
+
+    twin, _ = build(list(layers), tuple(input_shape))
+    assert taken[0] == len(shapes)
+    return twin
+
+
+def measure_rows(
+    twin: Twin,
+    input_shape: tuple[int, ...],
+    shapes: list[tuple[int, ...]],
+    wanted: list[int],
+    most: int,
+) -> dict[int, list[list[Measured]]]:
+    """Per wanted row and spatial axis, what each probed unit index on that axis sees
+    there: one forward pass, then one backward pass per row and axis, probe p in batch
+    element p. The probe of index u on axis a is the whole slice of the row at u on a
+    (every channel, every position on the other axes), and what it sees on a is the
+    union of what those units see, as convcalc's per-axis field has it. (One unit is
+    not enough: after a merge its field need not be a box. Where one branch's units see
+    nothing, as a transposed convolution's may, a unit sees on axis a only the other
+    branches' positions at some positions on the other axes, and all of them at others.)
+    Border marks are per axis: e[p, a] marks padding on axis a, whatever the position
+    on the other axes."""
+    ndim = len(input_shape) - 1
+    units = {i: [probe_units(size, most) for size in shapes[i][1:]] for i in wanted}
+    batch = max((len(u) for axes in units.values() for u in axes), default=1)
+    x = torch.ones(batch, *input_shape, dtype=torch.float64, requires_grad=True)
+    e = torch.zeros(batch, ndim, dtype=torch.float64, requires_grad=True)
+    rows: list[torch.Tensor] = []
+    twin(x, e, rows)
+    assert len(rows) == len(shapes)
+    result = {}
+    for i in wanted:
+        output = rows[i].sum(dim=1)  # batch, *spatial
+        per_axis_result = []
+        for axis, probed in enumerate(units[i]):
+            slices = torch.zeros(batch, shapes[i][1 + axis], dtype=torch.float64)
+            slices[torch.arange(len(probed)), probed] = 1
+            view = [batch] + [1] * ndim
+            view[1 + axis] = shapes[i][1 + axis]
+            target = (output * slices.view(view)).sum()
+            x_grad, e_grad = torch.autograd.grad(
+                target, [x, e], retain_graph=True, allow_unused=True
+            )
+            assert x_grad is not None
+            marks = e_grad if e_grad is not None else torch.zeros_like(e)
+            others = [d for d in range(1, ndim + 2) if d != axis + 2]  # channels, other axes
+            profile = (x_grad != 0).any(dim=others[-1])
+            for d in reversed(others[:-1]):
+                profile = profile.any(dim=d)
+            measured = []
+            for probe, unit in enumerate(probed):
+                where = torch.nonzero(profile[probe]).flatten().tolist()
+                border = bool(marks[probe, axis] != 0)
+                measured.append(
+                    Measured(
+                        unit, where[0] if where else None, where[-1] if where else None, border
+                    )
+                )
+            per_axis_result.append(measured)
+        result[i] = per_axis_result
+    return result
