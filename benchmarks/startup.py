@@ -3,6 +3,9 @@ a JSON line, as ratios of medians measured side by side (interleaved) in one run
 
     python benchmarks/startup.py [--runs 21]
 
+Both wall time and CPU time (user + system, of the child) are shown: on a shared machine
+the wall time carries the other users' load, the CPU time much less of it.
+
 Goals (issue 5): `layer … --json` at most 1.15× the minimal program; `net resnet50
 --json` at most 1.3×.
 """
@@ -10,6 +13,7 @@ Goals (issue 5): `layer … --json` at most 1.15× the minimal program; `net res
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -43,10 +47,19 @@ COMMANDS = {
 }  # fmt: skip
 
 
-def seconds(args: list[str]) -> float:
+# Bytecode caches are written (an installed package has them), whatever this shell says.
+ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def seconds(args: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    child = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, env=ENVIRONMENT)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    if status:
+        raise SystemExit(f"{args} failed")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -56,16 +69,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         minimal = Path(folder) / "minimal.py"
         minimal.write_text(MINIMAL)
-        times: dict[str, list[float]] = {"minimal typer": []} | {name: [] for name in COMMANDS}
+        times: dict[str, list[tuple[float, float]]] = {"minimal typer": []}
+        times |= {name: [] for name in COMMANDS}
+        for args in [[str(minimal), "one"], *COMMANDS.values()]:
+            seconds(args)  # a first run writes the bytecode caches
         for _ in range(runs):  # interleaved, so that machine noise falls on all alike
             times["minimal typer"].append(seconds([str(minimal), "one"]))
             for name, args in COMMANDS.items():
                 times[name].append(seconds(args))
-    base = statistics.median(times["minimal typer"])
-    print(f"{'command':<16} {'median s':>9} {'ratio':>6}")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:<16} {median:>9.3f} {median / base:>6.2f}")
+    medians = {
+        name: [statistics.median(run[kind] for run in runs) for kind in (0, 1)]
+        for name, runs in times.items()
+    }
+    wall, cpu = medians["minimal typer"]
+    print(f"{'command':<16} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}")
+    for name, (w, c) in medians.items():
+        print(f"{name:<16} {w:>7.3f} {w / wall:>6.2f} {c:>7.3f} {c / cpu:>6.2f}")
 
 
 if __name__ == "__main__":

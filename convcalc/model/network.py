@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from convcalc.errors import Where
 from convcalc.model.layers import Layer, Shape
@@ -16,21 +16,21 @@ from convcalc.model.layers import Layer, Shape
 __all__ = ["Leaf", "Merge", "Model", "Node", "Place", "Repeat"]
 
 
-@dataclass(frozen=True)
-class Place:
+# A model file gives a place and a leaf per layer: as named tuples they cost a fifth of a
+# frozen dataclass to make (100,000-layer models, issue 5), and are as immutable.
+class Place(NamedTuple):
     """Where a node stands in its model: its path at once, and its file and line from
     `locate` only when a message needs them (finding lines can cost more than the rest)."""
 
     path: str
-    locate: Callable[[], Where] | None = field(default=None, compare=False, repr=False)
+    locate: Callable[[], Where] | None = None
 
     @property
     def where(self) -> Where:
         return self.locate() if self.locate is not None else Where(self.path)
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     """One layer at its place in the model, with the user's name for it if any."""
 
     layer: Layer
@@ -78,6 +78,8 @@ Node = Leaf | Repeat | Merge
 
 @dataclass(frozen=True)
 class Model:
+    """A network: its top-level nodes, where it came from, its name and declared input."""
+
     layers: tuple[Node, ...]
     where: Where
     name: str | None = None
