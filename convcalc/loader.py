@@ -15,10 +15,18 @@ from typing import Any
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.layers import KINDS, Layer, Shape
 from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
-from convcalc.model.params import describe, positive_int
-from convcalc.source import Document, PathKey, format_path
+from convcalc.model.params import MAX_INT, accepts, describe, positive_int, schema_of
+from convcalc.source import MAX_DEPTH, Document, PathKey, format_path
 
-__all__ = ["build_layer", "build_model", "check_shape", "open_model"]
+__all__ = [
+    "BLOCKS",
+    "build_layer",
+    "build_model",
+    "check_shape",
+    "open_document",
+    "open_model",
+    "parameters",
+]
 
 _MODEL_KEYS = ("name", "input", "layers")
 
@@ -27,7 +35,7 @@ MAX_LAYERS = 1_000_000
 
 
 @functools.cache
-def _parameters(kind: str) -> dict[str, dataclasses.Field[Any]]:
+def parameters(kind: str) -> dict[str, dataclasses.Field[Any]]:
     """The parameters a leaf kind takes (its fields made with `param`), by name."""
     return {f.name: f for f in dataclasses.fields(KINDS[kind]) if "check" in f.metadata}
 
@@ -42,33 +50,37 @@ def build_layer(
     """A leaf layer from its kind and parameters. `place(name)` tells where a parameter
     was given (`place(None)`: the layer itself), for messages."""
     where = place or (lambda name: Where(name or kind))
-    fields = _parameters(kind)
-    values = {}
-    for name, value in given.items():
+    fields = parameters(kind)
+    for name in given:
         if name not in fields:
             known = _known(fields) if fields else "none"
             raise ConvcalcError(
                 f"unknown parameter {name!r} for {kind}; known: {known}", where(name)
             )
-        try:
-            values[name] = fields[name].metadata["check"](value)
-        except ConvcalcError as error:
-            raise error.at(where(name)) from None
-    missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in values]
+    missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in given]
     if missing:
         raise ConvcalcError(f"{kind} needs {' and '.join(missing)}", where(None))
-    return KINDS[kind](**values)
+    try:
+        return KINDS[kind](**given)  # which checks each value (Layer.__post_init__)
+    except ConvcalcError as error:
+        # The layer names the bad parameter as the error's place.
+        parameter = error.where.path if error.where is not None else None
+        raise ConvcalcError(error.message, where(parameter)) from None
 
 
+@accepts({"type": "array", "items": schema_of(positive_int), "minItems": 1, "maxItems": 4})
 def check_shape(value: Any) -> Shape:
     """An input shape: channels and up to three spatial sizes, or one flat size."""
     if (
         not isinstance(value, list)
         or not 1 <= len(value) <= 4
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INT for v in value
+        )
     ):
         raise ConvcalcError(
-            "expected a shape: a list of 1 to 4 positive integers, channels first "
+            "expected a shape: a list of 1 to 4 positive integers (at most 2^63 − 1), "
+            "channels first "
             f"([3, 224, 224]), got {describe(value)}"
         )
     return tuple(value)
@@ -128,6 +140,11 @@ BLOCKS = ("sequential", "repeat", "residual", "add", "concat")
 
 
 def _build_list(document: Document, items: Any, path: PathKey) -> tuple[Node, ...]:
+    if len(path) >= MAX_DEPTH:
+        # YAML is refused this deep as it is read; JSON, read by the C parser, here.
+        raise ConvcalcError(
+            f"the document nests more than {MAX_DEPTH:,} levels deep", Where("", document.file)
+        )
     if not isinstance(items, list):
         raise ConvcalcError(
             f"expected a list of layers, got {describe(items)}", document.where(path)
@@ -198,7 +215,8 @@ def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> No
     if kind == "residual":
         fields = _block_fields(document, kind, value, path, ("body",), ("shortcut",))
         body = _build_list(document, fields["body"], (*path, "body"))
-        shortcut = _build_list(document, fields.get("shortcut") or [], (*path, "shortcut"))
+        given = fields.get("shortcut")  # absent or null: the identity, as [] is
+        shortcut = _build_list(document, [] if given is None else given, (*path, "shortcut"))
         name = _name(document, fields.get("name"), (*path, "name"))
         return Merge("add", (body, shortcut), kind, ("body", "shortcut"), place, name)
     if not isinstance(value, list) or len(value) < 2:
@@ -243,15 +261,45 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
     def place(param: str | None) -> Where:
         return document.where((*path, kind) if param is None else (*path, kind, param))
 
-    return Leaf(build_layer(kind, given, place), _place(document, path), name)
+    # Generated models repeat a few layers thousands of times: each distinct one is checked
+    # and made once. Layers are immutable values, so rows can share them; repr() keeps
+    # apart what the checks tell apart (3 from 3.0 and "3", 1 from true).
+    key = (kind, repr(given))
+    layer = _MADE.get(key)
+    if layer is None:
+        if len(_MADE) >= 4096:
+            _MADE.clear()
+        layer = _MADE[key] = build_layer(kind, given, place)
+    return Leaf(layer, _place(document, path), name)
 
 
-def open_model(source: str) -> Model:
-    """A model from a file path, "-" for standard input, or a bundled model's name."""
+_MADE: dict[tuple[str, str], Layer] = {}
+
+
+def open_model(source: str, input_shape: Shape | None = None) -> Model:
+    """A model from a file path, "-" for standard input, or a bundled model's name;
+    see `open_document`."""
+    return build_model(open_document(source, input_shape))
+
+
+def open_document(source: str, input_shape: Shape | None = None) -> Document:
+    """The plain data of a model file at a path, "-" for standard input, a bundled
+    model's name, an ONNX file (`.onnx`, imported at `input_shape` if given: its
+    input may have symbolic sizes), or a PyTorch module (`package.module:attribute`,
+    traced at `input_shape`, which it needs)."""
     from convcalc.source import parse, read
 
+    if source.lower().endswith(".onnx"):
+        from convcalc.imports.onnx import read_onnx
+
+        return Document(read_onnx(source, input_shape), source)
     label = None
     if source != "-" and not Path(source).exists():
+        if ":" in source:
+            from convcalc.imports.pytorch import REFERENCE, read_reference
+
+            if REFERENCE.fullmatch(source):  # package.module:attribute, a PyTorch module
+                return Document(read_reference(source, input_shape), source)
         from convcalc.zoo import model_names, model_path
 
         bundled = model_path(source)
@@ -261,4 +309,4 @@ def open_model(source: str) -> Model:
             )
         source, label = str(bundled), bundled.name
     file, text = read(source)
-    return build_model(parse(text, label or file))
+    return parse(text, label or file)

@@ -10,12 +10,13 @@ mistakes. Parameter names and defaults are PyTorch's; each dataclass field made 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
-from convcalc.errors import ConvcalcError
+from convcalc.errors import ConvcalcError, Where
 from convcalc.model.axes import (
     AXIS_NAMES,
     AdaptiveBins,
@@ -32,6 +33,7 @@ from convcalc.model.axes import (
     unread_positions,
 )
 from convcalc.model.params import (
+    Check,
     axis_non_negative,
     axis_positive,
     boolean,
@@ -54,11 +56,15 @@ __all__ = [
     "Layer",
     "Shape",
     "SizeRule",
+    "checks",
     "format_shape",
 ]
 
 #: Channels first, without the batch: [C, L], [C, H, W], [C, D, H, W], or [N] once flat.
 Shape = tuple[int, ...]
+
+#: The most elements a tensor holds: PyTorch's int64 element count.
+MAX_ELEMENTS = 2**63 - 1
 
 #: Every output unit reads the same position of the input on this axis.
 POINTWISE = Sliding(span=1, stride=1, before=0)
@@ -109,13 +115,66 @@ class Effect:
     findings: tuple[Finding, ...] = ()
     rules: tuple[SizeRule, ...] = ()  # one per spatial axis where the size is computed
 
+    def __post_init__(self) -> None:
+        # Numbers of any size are exact here, but no tensor can be this large (PyTorch
+        # counts elements in int64), and refusing it keeps every total printable.
+        elements = math.prod(self.output_shape)
+        largest = max(elements, self.params)
+        if largest > MAX_ELEMENTS:
+            raise ConvcalcError(
+                f"the {'output' if elements == largest else 'weights'} would have at least "
+                f"2^{largest.bit_length() - 1} elements, more than 2^63 − 1, the most a "
+                "PyTorch tensor can hold"
+            )
 
-@dataclass(frozen=True, kw_only=True)
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Layer:
+    """A leaf layer: its parameters, and `apply`, its arithmetic on one input shape."""
+
     kind: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        # Parameters are checked however a layer is made (a model file, flags, Python) and
+        # kept in one form (lists become tuples); a bad one is named as the error's place.
+        for name, check in checks(type(self)).items():
+            try:
+                object.__setattr__(self, name, check(getattr(self, name)))
+            except ConvcalcError as error:
+                raise error.at(Where(name)) from None
+
+    # Equality, hash and repr are written once here for every kind (the kinds say eq=False,
+    # repr=False): generated per class they cost about 5 ms of every start (issue 5).
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in checks(type(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in checks(type(self)))
+        return f"{type(self).__name__}({values})"
 
     def apply(self, shape: Shape) -> Effect:
         raise NotImplementedError
+
+
+_CHECKS: dict[type[Layer], dict[str, Check]] = {}
+
+
+def checks(kind: type[Layer]) -> dict[str, Check]:
+    """The parameters a kind of layer takes (its fields made with `param`), with their
+    checks, by name."""
+    found = _CHECKS.get(kind)
+    if found is None:
+        fields = dataclasses.fields(kind)
+        found = _CHECKS[kind] = {
+            f.name: f.metadata["check"] for f in fields if "check" in f.metadata
+        }
+    return found
 
 
 def _spatial(kind: str, shape: Shape) -> tuple[int, ...]:
@@ -265,18 +324,52 @@ def _check_padding_mode(mode: str, rule: SizeRule) -> None:
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+# What the parameters several kinds share mean, after PyTorch's torch.nn documentation;
+# `convcalc schema` gives each parameter's `doc` to editors.
+_OUT_CHANNELS = "Number of channels produced (C_out)."
+_KERNEL_SIZE = "Size of the kernel (window): one number for every spatial axis, or one per axis."
+_STRIDE = "Stride of the window: one number for every spatial axis, or one per axis."
+_POOL_STRIDE = _STRIDE + " Default: kernel_size (windows that do not overlap)."
+_PADDING = (
+    "Padding added to both sides of the input: a number for every side, a list with one "
+    "per axis, a list of [before, after] pairs (one per axis), 'valid' (none), or 'same' "
+    "(TensorFlow's rule: output = ceil(input / stride), the odd pixel after)."
+)
+_DILATION = (
+    "Spacing between kernel elements (a kernel k wide spans (k - 1) * dilation + 1): one "
+    "number for every spatial axis, or one per axis."
+)
+_GROUPS = "Number of blocked connections from input to output channels; divides both."
+_BIAS = "If true, adds a learnable bias to the output."
+_IN_CHANNELS = "Number of input channels: follows from the input; if given, must agree."
+_CEIL_MODE = (
+    "If true, uses ceil instead of floor for the output size; the last window must still "
+    "start inside the input or its left padding."
+)
+_AFFINE = "If true, a learnable scale and shift per channel (2 * C parameters)."
+_EPS = "A value added to the denominator for numerical stability."
+_INPLACE = "If true, does the operation in place (no effect on shapes or counts)."
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Conv(Layer):
+    """Convolution over 1 to 3 spatial axes (torch.nn.Conv1d/2d/3d)."""
+
     kind = "conv"
-    out_channels: int = param(positive_int)
-    kernel_size: int | tuple[int, ...] = param(axis_positive)
-    stride: int | tuple[int, ...] = param(axis_positive, 1)
-    padding: Padding = param(padding_form, 0)
-    dilation: int | tuple[int, ...] = param(axis_positive, 1)
-    groups: int = param(positive_int, 1)
-    bias: bool = param(boolean, True)
-    in_channels: int | None = param(optional(positive_int), None)
-    padding_mode: str = param(choice("zeros", "reflect", "replicate", "circular"), "zeros")
+    out_channels: int = param(positive_int, doc=_OUT_CHANNELS)
+    kernel_size: int | tuple[int, ...] = param(axis_positive, doc=_KERNEL_SIZE)
+    stride: int | tuple[int, ...] = param(axis_positive, 1, _STRIDE)
+    padding: Padding = param(padding_form, 0, _PADDING)
+    dilation: int | tuple[int, ...] = param(axis_positive, 1, _DILATION)
+    groups: int = param(positive_int, 1, _GROUPS)
+    bias: bool = param(boolean, True, _BIAS)
+    in_channels: int | None = param(optional(positive_int), None, _IN_CHANNELS)
+    padding_mode: str = param(
+        choice("zeros", "reflect", "replicate", "circular"),
+        "zeros",
+        "How the padding is filled: with zeros, or by reflecting, replicating or wrapping "
+        "around (circular) the input.",
+    )
 
     def apply(self, shape: Shape) -> Effect:
         channels = shape[0]
@@ -302,18 +395,31 @@ class Conv(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ConvTranspose(Layer):
+    """Transposed convolution (torch.nn.ConvTranspose1d/2d/3d)."""
+
     kind = "conv_transpose"
-    out_channels: int = param(positive_int)
-    kernel_size: int | tuple[int, ...] = param(axis_positive)
-    stride: int | tuple[int, ...] = param(axis_positive, 1)
-    padding: Padding = param(padding_form, 0)
-    output_padding: int | tuple[int, ...] = param(axis_non_negative, 0)
-    dilation: int | tuple[int, ...] = param(axis_positive, 1)
-    groups: int = param(positive_int, 1)
-    bias: bool = param(boolean, True)
-    in_channels: int | None = param(optional(positive_int), None)
+    out_channels: int = param(positive_int, doc=_OUT_CHANNELS)
+    kernel_size: int | tuple[int, ...] = param(axis_positive, doc=_KERNEL_SIZE)
+    stride: int | tuple[int, ...] = param(axis_positive, 1, _STRIDE)
+    padding: Padding = param(
+        padding_form,
+        0,
+        "Trims the output: dilation * (kernel_size - 1) - padding zeros are added to both "
+        "sides of the input. A number for every side, one per axis, or [before, after] "
+        "pairs ('same' is not defined for transposed convolution).",
+    )
+    output_padding: int | tuple[int, ...] = param(
+        axis_non_negative,
+        0,
+        "Size added to one side (the end) of each spatial axis of the output, smaller than "
+        "the stride or the dilation: one number for every spatial axis, or one per axis.",
+    )
+    dilation: int | tuple[int, ...] = param(axis_positive, 1, _DILATION)
+    groups: int = param(positive_int, 1, _GROUPS)
+    bias: bool = param(boolean, True, _BIAS)
+    in_channels: int | None = param(optional(positive_int), None, _IN_CHANNELS)
 
     def apply(self, shape: Shape) -> Effect:
         channels, sizes = shape[0], _spatial(self.kind, shape)
@@ -347,7 +453,7 @@ class ConvTranspose(Layer):
                     f"− {after} + {span} + {extra} = {out}"
                 )
             window = Transposed(kernel, dil, step, before)
-            taps = sorted({len(window.reads(y)) for y in range(step)})
+            taps = window.tap_counts()
             if len(taps) > 1:
                 findings.append(
                     Finding(
@@ -407,14 +513,16 @@ def _pool(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class MaxPool(Layer):
+    """Max pooling (torch.nn.MaxPool1d/2d/3d)."""
+
     kind = "max_pool"
-    kernel_size: int | tuple[int, ...] = param(axis_positive)
-    stride: int | tuple[int, ...] | None = param(optional(axis_positive), None)
-    padding: Padding = param(padding_form, 0)
-    dilation: int | tuple[int, ...] = param(axis_positive, 1)
-    ceil_mode: bool = param(boolean, False)
+    kernel_size: int | tuple[int, ...] = param(axis_positive, doc=_KERNEL_SIZE)
+    stride: int | tuple[int, ...] | None = param(optional(axis_positive), None, _POOL_STRIDE)
+    padding: Padding = param(padding_form, 0, _PADDING + " At most half the kernel size.")
+    dilation: int | tuple[int, ...] = param(axis_positive, 1, _DILATION)
+    ceil_mode: bool = param(boolean, False, _CEIL_MODE)
 
     def apply(self, shape: Shape) -> Effect:
         return _pool(
@@ -428,14 +536,18 @@ class MaxPool(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AvgPool(Layer):
+    """Average pooling (torch.nn.AvgPool1d/2d/3d)."""
+
     kind = "avg_pool"
-    kernel_size: int | tuple[int, ...] = param(axis_positive)
-    stride: int | tuple[int, ...] | None = param(optional(axis_positive), None)
-    padding: Padding = param(padding_form, 0)
-    ceil_mode: bool = param(boolean, False)
-    count_include_pad: bool = param(boolean, True)
+    kernel_size: int | tuple[int, ...] = param(axis_positive, doc=_KERNEL_SIZE)
+    stride: int | tuple[int, ...] | None = param(optional(axis_positive), None, _POOL_STRIDE)
+    padding: Padding = param(padding_form, 0, _PADDING + " At most half the kernel size.")
+    ceil_mode: bool = param(boolean, False, _CEIL_MODE)
+    count_include_pad: bool = param(
+        boolean, True, "If true, the zero padding counts in the average (no effect on shapes)."
+    )
 
     def apply(self, shape: Shape) -> Effect:
         if len(shape) == 4 and _native(self.padding):
@@ -452,10 +564,16 @@ class AvgPool(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AdaptiveAvgPool(Layer):
+    """Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool1d/2d/3d)."""
+
     kind = "adaptive_avg_pool"
-    output_size: int | tuple[int | None, ...] = param(output_sizes)
+    output_size: int | tuple[int | None, ...] = param(
+        output_sizes,
+        doc="The output size: one number for every spatial axis, or one per axis (null "
+        "keeps that axis's size).",
+    )
 
     def apply(self, shape: Shape) -> Effect:
         sizes = _spatial(self.kind, shape)
@@ -479,8 +597,9 @@ class AdaptiveAvgPool(Layer):
         return Effect((shape[0], *outputs), windows=windows, rules=rules)
 
 
-@dataclass(frozen=True, kw_only=True)
 class AdaptiveMaxPool(AdaptiveAvgPool):
+    """Adaptive max pooling to a fixed output size (torch.nn.AdaptiveMaxPool1d/2d/3d)."""
+
     kind = "adaptive_max_pool"
 
 
@@ -496,13 +615,35 @@ _MODES = {
 _MODE_AXES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Upsample(Layer):
+    """Upsampling by a scale factor or to a size (torch.nn.Upsample)."""
+
     kind = "upsample"
-    scale_factor: Fraction | tuple[Fraction, ...] | None = param(optional(scale_factors), None)
-    size: int | tuple[int, ...] | None = param(optional(axis_positive), None)
-    mode: str = param(choice(*_MODES), "nearest")
-    align_corners: bool | None = param(optional(boolean), None)
+    scale_factor: Fraction | tuple[Fraction, ...] | None = param(
+        optional(scale_factors),
+        None,
+        "Multiplier for the spatial size (output = floor(input * scale_factor)): one number "
+        "for every spatial axis, or one per axis. Give this or size.",
+    )
+    size: int | tuple[int, ...] | None = param(
+        optional(axis_positive),
+        None,
+        "The output spatial size: one number for every spatial axis, or one per axis. Give "
+        "this or scale_factor.",
+    )
+    mode: str = param(
+        choice(*_MODES),
+        "nearest",
+        "The upsampling algorithm: nearest, nearest-exact, linear (1 spatial axis), "
+        "bilinear or bicubic (2), trilinear (3).",
+    )
+    align_corners: bool | None = param(
+        optional(boolean),
+        None,
+        "For the linear and cubic modes: if true, the corner pixels of input and output "
+        "are aligned.",
+    )
 
     def apply(self, shape: Shape) -> Effect:
         sizes = _spatial(self.kind, shape)
@@ -554,12 +695,18 @@ class Upsample(Layer):
         return Effect((shape[0], *outputs), windows=windows, rules=rules)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Linear(Layer):
+    """A fully connected layer on a flat input (torch.nn.Linear)."""
+
     kind = "linear"
-    out_features: int = param(positive_int)
-    bias: bool = param(boolean, True)
-    in_features: int | None = param(optional(positive_int), None)
+    out_features: int = param(positive_int, doc="Size of each output sample.")
+    bias: bool = param(boolean, True, _BIAS)
+    in_features: int | None = param(
+        optional(positive_int),
+        None,
+        "Size of each input sample: follows from the (flat) input; if given, must agree.",
+    )
 
     def apply(self, shape: Shape) -> Effect:
         if len(shape) != 1:
@@ -572,32 +719,44 @@ class Linear(Layer):
         return Effect((self.out_features,), weights + self.out_features * self.bias, weights)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Flatten(Layer):
+    """Flattens channels and spatial axes into one (torch.nn.Flatten)."""
+
     kind = "flatten"
 
     def apply(self, shape: Shape) -> Effect:
         return Effect((math.prod(shape),))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class BatchNorm(Layer):
+    """Batch normalisation over the channels (torch.nn.BatchNorm1d/2d/3d)."""
+
     kind = "batch_norm"
-    affine: bool = param(boolean, True)
-    eps: float = param(number, 1e-5)
-    momentum: float | None = param(optional(probability), 0.1)
+    affine: bool = param(boolean, True, _AFFINE)
+    eps: float = param(number, 1e-5, _EPS)
+    momentum: float | None = param(
+        optional(probability),
+        0.1,
+        "The weight of each batch in the running mean and variance; null for a cumulative "
+        "moving average.",
+    )
 
     def apply(self, shape: Shape) -> Effect:
         # A scale and a shift per channel; running statistics are buffers, not parameters.
         return _pointwise(shape, 2 * shape[0] * self.affine)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class GroupNorm(Layer):
+    """Group normalisation (torch.nn.GroupNorm)."""
+
     kind = "group_norm"
-    num_groups: int = param(positive_int)
-    affine: bool = param(boolean, True)
-    eps: float = param(number, 1e-5)
+    num_groups: int = param(
+        positive_int, doc="Number of groups to separate the channels into; divides them."
+    )
+    affine: bool = param(boolean, True, _AFFINE)
+    eps: float = param(number, 1e-5, _EPS)
 
     def apply(self, shape: Shape) -> Effect:
         if shape[0] % self.num_groups:
@@ -607,7 +766,9 @@ class GroupNorm(Layer):
         return _pointwise(shape, 2 * shape[0] * self.affine)
 
 
-@dataclass(frozen=True, kw_only=True)
+# Kinds that add no parameters are plain subclasses: they inherit their parent's dataclass
+# methods, and decorating them would only generate the same methods again at every start,
+# about 0.4 ms a class (issue 5).
 class Elementwise(Layer):
     """A layer that keeps the shape, has no parameters, and reads one position."""
 
@@ -615,65 +776,81 @@ class Elementwise(Layer):
         return _pointwise(shape)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ReLU(Elementwise):
+    """max(0, x) (torch.nn.ReLU)."""
+
     kind = "relu"
-    inplace: bool = param(boolean, False)
+    inplace: bool = param(boolean, False, _INPLACE)
 
 
-@dataclass(frozen=True, kw_only=True)
 class ReLU6(ReLU):
+    """min(max(0, x), 6) (torch.nn.ReLU6)."""
+
     kind = "relu6"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LeakyReLU(ReLU):
+    """x, or negative_slope·x below zero (torch.nn.LeakyReLU)."""
+
     kind = "leaky_relu"
-    negative_slope: float = param(number, 0.01)
+    negative_slope: float = param(number, 0.01, "The slope of the line below zero.")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class GELU(Elementwise):
+    """The Gaussian error linear unit (torch.nn.GELU)."""
+
     kind = "gelu"
-    approximate: str = param(choice("none", "tanh"), "none")
+    approximate: str = param(
+        choice("none", "tanh"), "none", "The approximation: none (exact) or tanh."
+    )
 
 
-@dataclass(frozen=True, kw_only=True)
 class SiLU(ReLU):
+    """x·sigmoid(x) (torch.nn.SiLU)."""
+
     kind = "silu"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Hardswish(ReLU):
+    """x·relu6(x + 3)/6 (torch.nn.Hardswish)."""
+
     kind = "hardswish"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Sigmoid(Elementwise):
+    """1/(1 + e^−x) (torch.nn.Sigmoid)."""
+
     kind = "sigmoid"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Tanh(Elementwise):
+    """The hyperbolic tangent (torch.nn.Tanh)."""
+
     kind = "tanh"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Softmax(Elementwise):
-    """Softmax over the channels: each unit still reads one spatial position."""
+    """Softmax over the channels (torch.nn.Softmax(dim=1)): each unit still reads one
+    spatial position."""
 
     kind = "softmax"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Dropout(Elementwise):
+    """Random zeroing while training; the identity for shapes (torch.nn.Dropout)."""
+
     kind = "dropout"
-    p: float = param(probability, 0.5)
-    inplace: bool = param(boolean, False)
+    p: float = param(probability, 0.5, "The probability of an element to be zeroed.")
+    inplace: bool = param(boolean, False, _INPLACE)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Identity(Elementwise):
+    """The identity (torch.nn.Identity)."""
+
     kind = "identity"
 
 
