@@ -1,0 +1,876 @@
+"""An ONNX model → a convcalc model document (the plain data of a model file).
+
+Each operator the network's data flows through becomes a layer entry (or a merge) with
+PyTorch's parameters, computed from the operator's attributes and its initializers'
+shapes; `graph.to_layers` nests them into blocks. On the way every layer is applied to
+its input shape with convcalc's own arithmetic, and the parameters its initializers hold
+must equal the parameters convcalc counts for it: a node that does not add up is an
+error, never a silent approximation, and so is an operator convcalc cannot follow.
+
+Operator semantics follow the ONNX operator specification (onnx.ai/onnx/operators),
+quoted where a formula is written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from convcalc.errors import ConvcalcError, Where
+from convcalc.imports.graph import Node, to_layers
+from convcalc.model.layers import Shape, format_shape
+
+if TYPE_CHECKING:
+    from onnx import ModelProto, NodeProto, TensorProto
+
+__all__ = ["read_onnx"]
+
+_T = TypeVar("_T")
+
+_INSTALL = "pip install 'convcalc[onnx]'"
+
+
+def read_onnx(path: str, input_shape: Shape | None = None) -> dict[str, Any]:
+    """The model document of the ONNX model at `path`: `{"name", "input", "layers"}`.
+
+    `input_shape` (channels first, without the batch) replaces the graph input's shape;
+    it is needed when that shape has symbolic sizes.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ConvcalcError(
+            f"{path}: reading ONNX files needs the onnx package: {_INSTALL}"
+        ) from None
+    # protobuf ships no type stubs; its DecodeError is all that is needed of it.
+    decode_error: type[Exception] = importlib.import_module("google.protobuf.message").DecodeError
+    try:
+        # Weights are not loaded: their shapes are enough, and are in the file itself.
+        model = onnx.load(path, load_external_data=False)
+    except FileNotFoundError:
+        raise ConvcalcError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ConvcalcError(f"{path}: cannot read: {error.strerror}") from None
+    except decode_error:
+        raise ConvcalcError(f"{path}: not an ONNX model (the file does not parse)") from None
+    return _Importer(model, path).document(input_shape)
+
+
+def _float(value: float) -> float:
+    """A float32 attribute as the shortest decimal that rounds to it (0.01, not
+    0.009999999776482582), as a person would write it in a model file."""
+    single = struct.pack("<f", value)
+    for digits in range(1, 9):
+        short = float(f"{value:.{digits}g}")
+        if struct.pack("<f", short) == single:
+            return short
+    return float(f"{value:.9g}")  # nine digits always tell float32 values apart
+
+
+def _compact(values: Sequence[_T]) -> _T | list[_T]:
+    """One number for every axis when they agree, else one per axis."""
+    return values[0] if len(set(values)) == 1 else list(values)
+
+
+def _padding(pairs: Sequence[tuple[int, int]]) -> Any:
+    """[before, after] pairs as the shortest padding form of a model file."""
+    if all(before == after for before, after in pairs):
+        return _compact([before for before, _ in pairs])
+    return [[before, after] for before, after in pairs]
+
+
+def _same(size: int, kernel: int, stride: int, dilation: int, lower: bool) -> tuple[int, int]:
+    """auto_pad SAME_UPPER / SAME_LOWER on one axis (ONNX Conv, MaxPool): output =
+    ceil(input / stride), total padding (output − 1)·stride + (kernel − 1)·dilation + 1 −
+    input (none if negative), the odd pixel after (UPPER) or before (LOWER)."""
+    output = -(-size // stride)
+    total = max((output - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    small, large = total // 2, total - total // 2
+    return (large, small) if lower else (small, large)
+
+
+@dataclass(frozen=True)
+class _Op:
+    """A node being translated: where it is, its attributes, and its data input."""
+
+    index: int
+    node: NodeProto
+    attrs: dict[str, Any]
+    value: str  # the value of the network it reads (after folded nodes)
+    shape: Shape  # that value's shape, channels first, without the batch
+
+    @property
+    def label(self) -> str:
+        name = repr(self.node.name) if self.node.name else f"#{self.index}"
+        return f"node {name} ({self.node.op_type})"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """A node's translation: a layer entry, the initializers that are its parameters,
+    and the value it writes (a later node's, when that one is folded into it)."""
+
+    entry: Any
+    params: tuple[str, ...] = ()
+    output: str | None = None
+
+
+#: Elementwise operators that are a convcalc kind as they are.
+_SAME_KIND = {
+    "Relu": "relu",
+    "Tanh": "tanh",
+    "HardSwish": "hardswish",
+    "Identity": "identity",
+}
+
+
+class _Importer:
+    def __init__(self, model: ModelProto, file: str) -> None:
+        self.file = file
+        self.graph = model.graph
+        self.opset = next(
+            (entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
+            1,
+        )
+        self.initializers: dict[str, TensorProto] = {t.name: t for t in self.graph.initializer}
+        self.producers: dict[str, tuple[int, NodeProto]] = {}
+        self.consumers: dict[str, list[NodeProto]] = {}
+        for index, node in enumerate(self.graph.node):
+            for name in node.output:
+                self.producers[name] = (index, node)
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        self.outputs = [value.name for value in self.graph.output]
+        self.constants: dict[str, Any] = {}
+        self.data: set[str] = set()  # the values computed from the network's input
+        self.shapes: dict[str, Shape] = {}
+        self.folded: set[int] = set()  # nodes translated with the node before them
+        # A Pad's output → its [before, after] pairs per spatial axis and its mode,
+        # for the Conv or pool that takes them as its own padding.
+        self.pads: dict[str, tuple[tuple[tuple[int, int], ...], str]] = {}
+        self.skip_to: dict[str, str] = {}  # a folded Pad's output → its input
+        self.batch: int | None = None
+        self.nodes: list[Node] = []
+
+    # -- errors and values ----------------------------------------------------------
+
+    def fail(self, op: _Op | None, message: str) -> ConvcalcError:
+        return ConvcalcError(message, Where(op.label if op else "", self.file))
+
+    def constant(self, op: _Op, name: str) -> Any:
+        """The value of a constant input (an initializer, or computed from constants
+        alone, as exporters write shapes and pads), as a numpy array."""
+        if name in self.constants:
+            return self.constants[name]
+        from onnx import numpy_helper
+
+        if name in self.initializers:
+            base = str(Path(self.file).parent)
+            value = numpy_helper.to_array(self.initializers[name], base)
+        elif name in self.producers:
+            _, node = self.producers[name]
+            feeds = {i: self.constant(op, i) for i in node.input if i}
+            from onnx.reference import ReferenceEvaluator
+
+            try:
+                results: Any = ReferenceEvaluator(node, opsets={"": self.opset}).run(None, feeds)
+            # A foreign node can fail in any way; all that matters is that it did.
+            except Exception as error:
+                raise self.fail(
+                    op, f"cannot compute the constant {name!r} ({node.op_type}): {error}"
+                ) from None
+            value = results[list(node.output).index(name)]
+        else:
+            raise self.fail(op, f"reads {name!r}, which no initializer or node gives")
+        self.constants[name] = value
+        return value
+
+    def optional(self, op: _Op, position: int) -> Any:
+        """The constant at input `position`, or None where the input is left out."""
+        inputs = op.node.input
+        if position >= len(inputs) or not inputs[position]:
+            return None
+        value = self.constant(op, inputs[position])
+        return None if value.size == 0 else value
+
+    def dims(self, op: _Op, position: int, what: str) -> tuple[int, ...]:
+        """The shape of a parameter input, from the initializer alone where it is one."""
+        inputs = op.node.input
+        if position >= len(inputs) or not inputs[position]:
+            raise self.fail(op, f"has no {what}")
+        name = inputs[position]
+        if name in self.initializers:
+            return tuple(self.initializers[name].dims)
+        return tuple(self.constant(op, name).shape)
+
+    def numel(self, op: _Op, name: str) -> int:
+        if name in self.initializers:
+            return math.prod(self.initializers[name].dims)
+        return int(self.constant(op, name).size)
+
+    # -- the walk -------------------------------------------------------------------
+
+    def document(self, input_shape: Shape | None) -> dict[str, Any]:
+        source, shape = self.input(input_shape)
+        if len(self.outputs) != 1:
+            raise self.fail(
+                None,
+                f"the graph has {len(self.outputs)} outputs ({', '.join(self.outputs)}); "
+                "convcalc follows a network with one",
+            )
+        self.shapes[source] = shape
+        self.data.add(source)
+        for node in self.graph.node:
+            # A Shape's output is a constant to convcalc, which knows every shape.
+            if node.op_type != "Shape" and any(name in self.data for name in node.input):
+                self.data.update(name for name in node.output if name)
+        from onnx import helper
+
+        for index, node in enumerate(self.graph.node):
+            reads = [name for name in node.input if name in self.data]
+            if index in self.folded or not reads:
+                continue  # folded into another node, or computes constants
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+            value = self.skip_to.get(reads[0], reads[0])
+            op = _Op(index, node, attrs, value, self.shapes[value])
+            if node.domain not in ("", "ai.onnx"):
+                raise self.fail(op, f"convcalc cannot follow operators of domain {node.domain!r}")
+            self.check_outputs(op)
+            if node.op_type in ("Add", "Sum", "Concat"):
+                self.merge(op, reads)
+                continue
+            handler = _HANDLERS.get(node.op_type)
+            if handler is None:
+                raise self.fail(
+                    op,
+                    f"convcalc cannot follow the operator {node.op_type}"
+                    + _HINTS.get(node.op_type, "")
+                    + "; it follows "
+                    + ", ".join(sorted([*_HANDLERS, "Add", "Sum", "Concat"])),
+                )
+            if len(reads) > 1:
+                raise self.fail(
+                    op,
+                    f"reads {len(reads)} computed values ({', '.join(reads)}) where convcalc "
+                    "follows one, its first input (the others must be constants)",
+                )
+            if node.input[0] != reads[0]:
+                position = list(node.input).index(reads[0])
+                raise self.fail(
+                    op,
+                    f"reads the computed value {reads[0]!r} as its input {position}; convcalc "
+                    "follows a node's first input (the others must be constants)",
+                )
+            translated = handler(self, op)
+            if translated is not None:
+                self.add_layer(op, translated)
+        (output,) = self.outputs
+        if output not in self.shapes:
+            raise self.fail(None, f"the output {output!r} does not depend on the input {source!r}")
+        try:
+            layers = to_layers(self.nodes, source, self.skip_to.get(output, output))
+        except ConvcalcError as error:
+            raise error.at(Where("", self.file)) from None
+        return {"name": Path(self.file).stem, "input": list(shape), "layers": layers}
+
+    def input(self, override: Shape | None) -> tuple[str, Shape]:
+        """The network's input (the graph input that is not an initializer) and its
+        shape without the batch."""
+        inputs = [value for value in self.graph.input if value.name not in self.initializers]
+        if len(inputs) != 1:
+            names = ", ".join(value.name for value in inputs) or "none"
+            raise self.fail(
+                None,
+                f"the graph has {len(inputs)} inputs ({names}); convcalc follows a network "
+                "with one (and weights as initializers)",
+            )
+        (value,) = inputs
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            self.batch = dims[0].dim_value
+        if override is not None:
+            if dims and len(dims) != len(override) + 1:
+                raise ConvcalcError(
+                    f"the input {value.name!r} of {self.file} has {len(dims) - 1} axes after "
+                    f"the batch; --input {format_shape(override)} has {len(override)}",
+                    Where("--input"),
+                )
+            return value.name, override
+        if len(dims) < 2:
+            raise self.fail(
+                None,
+                f"the input {value.name!r} has no shape [N, C, …] in the file; give --input CxHxW",
+            )
+        shape = []
+        for axis, dim in enumerate(dims[1:], start=1):
+            if not dim.HasField("dim_value") or dim.dim_value < 1:
+                size = repr(dim.dim_param) if dim.dim_param else "unknown"
+                raise self.fail(
+                    None,
+                    f"the input {value.name!r} has a symbolic size on axis {axis} ({size}); "
+                    "give --input CxHxW",
+                )
+            shape.append(dim.dim_value)
+        return value.name, tuple(shape)
+
+    def check_outputs(self, op: _Op) -> None:
+        """Only a node's first output is followed; the others must go unused (as a
+        Dropout's mask or a training BatchNorm's statistics do)."""
+        for position, name in enumerate(op.node.output[1:], start=1):
+            if name and (name in self.consumers or name in self.outputs):
+                raise self.fail(
+                    op,
+                    f"its output {position} ({name!r}) is used, but convcalc follows only "
+                    "its first output",
+                )
+
+    def only_consumer(self, name: str) -> NodeProto | None:
+        """The one node that reads `name`, if exactly one does and it is no graph output."""
+        readers = self.consumers.get(name, [])
+        return readers[0] if len(readers) == 1 and name not in self.outputs else None
+
+    def merge(self, op: _Op, reads: list[str]) -> None:
+        node = op.node
+        if len(reads) != len(node.input):
+            raise self.fail(
+                op,
+                f"{node.op_type} with a constant is not a convcalc layer (a bias add is "
+                "followed only right after MatMul); convcalc adds or concatenates computed "
+                "values",
+            )
+        values = [self.skip_to.get(name, name) for name in reads]
+        shapes = [self.shapes[value] for value in values]
+        described = ", ".join(map(format_shape, shapes))
+        if node.op_type == "Concat":
+            axis = op.attrs.get("axis", 1)
+            rank = len(op.shape) + 1
+            if axis % rank != 1:
+                raise self.fail(
+                    op,
+                    f"concatenates on axis {axis}; convcalc concatenates channels (axis 1)",
+                )
+            if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
+                raise self.fail(op, f"inputs differ in spatial size: {described}")
+            result: Shape = (sum(s[0] for s in shapes), *shapes[0][1:])
+            entry = "concat"
+        else:
+            if any(s != shapes[0] for s in shapes):
+                raise self.fail(
+                    op, f"adds inputs of different shapes ({described}); convcalc adds equal shapes"
+                )
+            result, entry = shapes[0], "add"
+        if len(values) == 1:  # Sum of one value
+            self.skip_to[node.output[0]] = values[0]
+            return
+        self.shapes[node.output[0]] = result
+        self.nodes.append(Node(node.name, entry, tuple(values), node.output[0]))
+
+    def add_layer(self, op: _Op, layer: _Layer) -> None:
+        """Apply the layer to its input with convcalc's arithmetic, check its parameters
+        against the initializers, and record it."""
+        from convcalc.loader import build_layer
+
+        kind, given = (
+            (layer.entry, {}) if isinstance(layer.entry, str) else next(iter(layer.entry.items()))
+        )
+        try:
+            effect = build_layer(kind, dict(given)).apply(op.shape)
+        except ConvcalcError as error:
+            where = error.where.path if error.where and error.where.path != kind else ""
+            message = f"{kind}.{where}: {error.message}" if where else error.message
+            raise self.fail(op, message) from None
+        held = sum(self.numel(op, name) for name in layer.params)
+        if held != effect.params:
+            raise self.fail(
+                op,
+                f"its initializers hold {held:,} parameters, but {kind} as convcalc reads "
+                f"it has {effect.params:,}; convcalc does not follow this node exactly",
+            )
+        output = layer.output or op.node.output[0]
+        self.shapes[output] = effect.output_shape
+        self.nodes.append(Node(op.node.name, layer.entry, (op.value,), output))
+
+    # -- operators ------------------------------------------------------------------
+
+    def axes(self, op: _Op, name: str, default: int) -> list[int]:
+        ndim = len(op.shape) - 1
+        values = list(op.attrs.get(name, [default] * ndim))
+        if len(values) != ndim:
+            raise self.fail(
+                op, f"{name} has {len(values)} values for an input with {ndim} spatial axes"
+            )
+        return values
+
+    def explicit_pads(self, op: _Op) -> list[tuple[int, int]]:
+        """ONNX `pads`: all the begins, then all the ends."""
+        ndim = len(op.shape) - 1
+        pads = list(op.attrs.get("pads", [0] * 2 * ndim))
+        if len(pads) != 2 * ndim:
+            raise self.fail(
+                op, f"pads has {len(pads)} values; {2 * ndim} expected (begins, then ends)"
+            )
+        return list(zip(pads[:ndim], pads[ndim:], strict=True))
+
+    def sliding_padding(
+        self, op: _Op, kernels: list[int], strides: list[int], dilations: list[int]
+    ) -> tuple[Any, str]:
+        """The padding of a Conv or pool, with a Pad folded into it, and the Pad's mode."""
+        auto = op.attrs.get("auto_pad", "NOTSET")
+        folded, mode = self.pads.get(op.node.input[0], (None, "constant"))
+        sizes = list(op.shape[1:])
+        if folded is not None:
+            sizes = [
+                size + before + after for size, (before, after) in zip(sizes, folded, strict=True)
+            ]
+        if auto == "SAME_UPPER" and folded is None:
+            pairs: Any = None  # convcalc's "same" is SAME_UPPER, at any input size
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            lower = auto == "SAME_LOWER"
+            pairs = list(map(_same, sizes, kernels, strides, dilations, [lower] * len(sizes)))
+        elif auto == "VALID":
+            pairs = [(0, 0)] * len(sizes)
+        elif auto == "NOTSET":
+            pairs = self.explicit_pads(op)
+        else:
+            raise self.fail(op, f"unknown auto_pad {auto!r}")
+        if pairs is None:
+            return "same", mode
+        if folded is not None:
+            if mode != "constant" and any(map(any, pairs)):
+                raise self.fail(op, f"has padding of its own beside a {mode} Pad before it")
+            pairs = [(b + fb, a + fa) for (b, a), (fb, fa) in zip(pairs, folded, strict=True)]
+        return _padding(pairs), mode
+
+    def conv(self, op: _Op) -> _Layer:
+        weight = self.dims(op, 1, "weight")
+        if len(weight) != len(op.shape) + 1:
+            raise self.fail(
+                op,
+                f"its weight has shape {format_shape(weight)}, which does not fit an input "
+                f"{format_shape(op.shape)} (with the batch: rank {len(op.shape) + 1})",
+            )
+        kernels = list(op.attrs.get("kernel_shape", weight[2:]))
+        strides = self.axes(op, "strides", 1)
+        dilations = self.axes(op, "dilations", 1)
+        padding, mode = self.sliding_padding(op, kernels, strides, dilations)
+        params: dict[str, Any] = {"out_channels": weight[0], "kernel_size": _compact(kernels)}
+        groups = op.attrs.get("group", 1)
+        bias = len(op.node.input) > 2 and bool(op.node.input[2])
+        for name, value, default in (
+            ("stride", _compact(strides), 1),
+            ("padding", padding, 0),
+            ("dilation", _compact(dilations), 1),
+            ("groups", groups, 1),
+            ("bias", bias, True),
+            ("padding_mode", _PAD_MODES[mode], "zeros"),
+        ):
+            if value != default:
+                params[name] = value
+        return _Layer({"conv": params}, tuple(i for i in op.node.input[1:] if i))
+
+    def conv_transpose(self, op: _Op) -> _Layer:
+        weight = self.dims(op, 1, "weight")
+        ndim = len(op.shape) - 1
+        if len(weight) != ndim + 2:
+            raise self.fail(
+                op, f"its weight has shape {format_shape(weight)} for {ndim} spatial axes"
+            )
+        groups = op.attrs.get("group", 1)
+        kernels = list(op.attrs.get("kernel_shape", weight[2:]))
+        strides = self.axes(op, "strides", 1)
+        dilations = self.axes(op, "dilations", 1)
+        extras = self.axes(op, "output_padding", 0)
+        auto = op.attrs.get("auto_pad", "NOTSET")
+        wanted = op.attrs.get("output_shape")
+        if wanted is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+            wanted = [size * stride for size, stride in zip(op.shape[1:], strides, strict=True)]
+        if wanted is not None:
+            # ONNX ConvTranspose: total_padding = stride·(input − 1) + output_padding +
+            # ((kernel − 1)·dilation + 1) − output_shape; SAME_UPPER puts the odd pixel
+            # at the end, otherwise it goes at the start.
+            wanted = list(wanted)[-ndim:]
+            pairs = []
+            for size, kernel, stride, dilation, extra, out in zip(
+                op.shape[1:], kernels, strides, dilations, extras, wanted, strict=True
+            ):
+                total = stride * (size - 1) + extra + (kernel - 1) * dilation + 1 - out
+                if total < 0:
+                    raise self.fail(
+                        op,
+                        f"output size {out} needs {-total} more than the transposed "
+                        "convolution gives; convcalc takes that as output_padding only",
+                    )
+                small, large = total // 2, total - total // 2
+                pairs.append((small, large) if auto == "SAME_UPPER" else (large, small))
+        elif auto == "VALID":
+            pairs = [(0, 0)] * ndim
+        else:
+            pairs = self.explicit_pads(op)
+        params: dict[str, Any] = {
+            "out_channels": weight[1] * groups,
+            "kernel_size": _compact(kernels),
+        }
+        bias = len(op.node.input) > 2 and bool(op.node.input[2])
+        for name, value, default in (
+            ("stride", _compact(strides), 1),
+            ("padding", _padding(pairs), 0),
+            ("output_padding", _compact(extras), 0),
+            ("dilation", _compact(dilations), 1),
+            ("groups", groups, 1),
+            ("bias", bias, True),
+        ):
+            if value != default:
+                params[name] = value
+        return _Layer({"conv_transpose": params}, tuple(i for i in op.node.input[1:] if i))
+
+    def pool(self, op: _Op) -> _Layer:
+        kernels = list(op.attrs.get("kernel_shape", []))
+        if len(kernels) != len(op.shape) - 1:
+            raise self.fail(op, f"kernel_shape {kernels} does not fit {format_shape(op.shape)}")
+        strides = self.axes(op, "strides", 1)  # ONNX's default stride is 1, not the kernel
+        dilations = self.axes(op, "dilations", 1)
+        padding, _ = self.sliding_padding(op, kernels, strides, dilations)
+        params: dict[str, Any] = {"kernel_size": _compact(kernels)}
+        if strides != kernels:
+            params["stride"] = _compact(strides)
+        if padding != 0:
+            params["padding"] = padding
+        if op.node.op_type == "MaxPool":
+            kind = "max_pool"
+            if set(dilations) != {1}:
+                params["dilation"] = _compact(dilations)
+        else:
+            kind = "avg_pool"
+            if set(dilations) != {1}:
+                raise self.fail(op, "has dilations; convcalc's avg_pool has none (as PyTorch's)")
+            include = bool(op.attrs.get("count_include_pad", 0))
+            if op.node.input[0] in self.pads:
+                # A Pad's zeros are values to the pool: counted, whatever the attribute says.
+                own = op.attrs.get("auto_pad", "NOTSET").startswith("SAME") or any(
+                    op.attrs.get("pads", [])
+                )
+                if own and not include:
+                    raise self.fail(
+                        op,
+                        "would count a Pad's zeros but not its own padding "
+                        "(count_include_pad 0), which no avg_pool does",
+                    )
+                include = True
+            if padding != 0 and not include:
+                params["count_include_pad"] = False
+        if op.attrs.get("ceil_mode", 0):
+            params["ceil_mode"] = True
+        return _Layer({kind: params})
+
+    def global_pool(self, op: _Op) -> _Layer:
+        kind = (
+            "adaptive_avg_pool" if op.node.op_type == "GlobalAveragePool" else "adaptive_max_pool"
+        )
+        return _Layer({kind: {"output_size": 1}})
+
+    def pad(self, op: _Op) -> None:
+        """A Pad of zeros (or of a mode a Conv's padding_mode has) folds into the one Conv
+        or pool that reads it: convcalc has no pad layer."""
+        mode = op.attrs.get("mode", "constant")
+        if self.opset < 11:
+            pads = list(op.attrs.get("pads", []))
+            fill = op.attrs.get("value", 0.0)
+        else:
+            pads = [int(p) for p in self.constant(op, op.node.input[1]).tolist()]
+            filled = self.optional(op, 2)
+            fill = 0.0 if filled is None else float(filled.reshape(-1)[0])
+            axes = self.optional(op, 3)
+            if axes is not None:
+                rank = len(op.shape) + 1
+                full = [0] * 2 * rank
+                for position, axis in enumerate(int(a) % rank for a in axes.tolist()):
+                    full[axis] = pads[position]
+                    full[rank + axis] = pads[len(axes) + position]
+                pads = full
+        rank = len(op.shape) + 1
+        if len(pads) != 2 * rank:
+            raise self.fail(op, f"pads has {len(pads)} values for an input of rank {rank}")
+        begins, ends = pads[:rank], pads[rank:]
+        reader = self.only_consumer(op.node.output[0])
+        takers = ("Conv",) if mode != "constant" else ("Conv", "MaxPool", "AveragePool")
+        if (
+            fill != 0
+            or mode not in _PAD_MODES
+            or any(p < 0 for p in pads)
+            or any(begins[:2] + ends[:2])
+            or reader is None
+            or reader.op_type not in takers
+            or reader.input[0] != op.node.output[0]
+        ):
+            raise self.fail(
+                op,
+                "convcalc has no pad layer: it folds a Pad into the padding of the one "
+                f"{' or '.join(takers)} that reads it, when it pads only spatial axes, "
+                f"by non-negative amounts, with zeros (or mode reflect, edge or wrap into a "
+                f"Conv); here mode {mode}, value {fill:g}, pads {pads}"
+                + ("" if reader is None else f", read by {reader.op_type}"),
+            )
+        pairs = tuple(zip(begins[2:], ends[2:], strict=True))
+        self.pads[op.node.output[0]] = (pairs, mode)
+        self.skip_to[op.node.output[0]] = op.value
+        self.shapes[op.node.output[0]] = op.shape  # the reader's input, before its padding
+
+    def gemm(self, op: _Op) -> _Layer:
+        if op.attrs.get("transA", 0):
+            raise self.fail(op, "transposes its input (transA); convcalc's linear does not")
+        weight = self.dims(op, 1, "weight")
+        if len(weight) != 2:
+            raise self.fail(op, f"its weight has shape {format_shape(weight)}, not 2-D")
+        out = weight[0] if op.attrs.get("transB", 0) else weight[1]
+        bias = len(op.node.input) > 2 and bool(op.node.input[2])
+        params: dict[str, Any] = {"out_features": out} | ({} if bias else {"bias": False})
+        return _Layer({"linear": params}, tuple(i for i in op.node.input[1:] if i))
+
+    def matmul(self, op: _Op) -> _Layer:
+        """x·W with W constant is a linear layer; an Add of a constant right after it
+        (how exporters write a bias) is its bias."""
+        weight = self.dims(op, 1, "weight")
+        if len(weight) != 2:
+            raise self.fail(op, f"its weight has shape {format_shape(weight)}, not 2-D")
+        params: tuple[str, ...] = (op.node.input[1],)
+        output = op.node.output[0]
+        adder = self.only_consumer(output)
+        others = [] if adder is None else [name for name in adder.input if name != output]
+        if adder is not None and adder.op_type == "Add" and len(others) == 1:
+            (bias,) = others
+            if bias not in self.data:
+                index, _ = self.producers[adder.output[0]]
+                self.folded.add(index)
+                linear = {"linear": {"out_features": weight[1]}}
+                return _Layer(linear, (*params, bias), adder.output[0])
+        return _Layer({"linear": {"out_features": weight[1], "bias": False}}, params)
+
+    def batch_norm(self, op: _Op) -> _Layer:
+        # Scale and shift are parameters; the running mean and variance are buffers.
+        eps = _float(op.attrs.get("epsilon", 1e-5))
+        entry: Any = "batch_norm" if eps == 1e-5 else {"batch_norm": {"eps": eps}}
+        return _Layer(entry, tuple(i for i in op.node.input[1:3] if i))
+
+    def flatten(self, op: _Op) -> _Layer:
+        axis = op.attrs.get("axis", 1)
+        if axis % (len(op.shape) + 1) != 1 and len(op.shape) > 1:
+            raise self.fail(
+                op, f"flattens from axis {axis}; convcalc's flatten keeps the batch alone (axis 1)"
+            )
+        return _Layer("flatten")
+
+    def reshape(self, op: _Op) -> _Layer:
+        target = [int(v) for v in self.constant(op, op.node.input[1]).tolist()]
+        size = math.prod(op.shape)
+        batches = {0, -1, self.batch or _BATCH} if op.attrs.get("allowzero", 0) == 0 else {-1}
+        flat = (
+            len(target) == 2
+            and target[1] in (-1, size)
+            and target[0] in batches
+            and (target[0] != -1 or target[1] == size)
+        )
+        if not flat:
+            raise self.fail(
+                op,
+                f"reshapes {format_shape(op.shape)} (without the batch) to {target}; convcalc "
+                "follows a Reshape only when it flattens to [N, -1]",
+            )
+        return _Layer("flatten")
+
+    def shape(self, op: _Op) -> None:
+        """The shape of a computed value, as exporters compute a flattening Reshape's
+        target (`x.view(x.size(0), -1)`); a symbolic batch stands as `_BATCH`."""
+        import numpy
+
+        full = [self.batch or _BATCH, *op.shape]
+        start, end = op.attrs.get("start", 0), op.attrs.get("end", len(full))
+        self.constants[op.node.output[0]] = numpy.array(full[start:end], numpy.int64)
+
+    def resize(self, op: _Op) -> _Layer:
+        sizes = list(op.shape[1:])
+        rank = len(op.shape) + 1
+        attrs = op.attrs
+        if op.node.op_type == "Upsample":
+            # Upsample (opsets 7 to 9) repeats pixels: Resize's asymmetric floor.
+            mode, coordinates, rounding = attrs.get("mode", "nearest"), "asymmetric", "floor"
+            scales = attrs.get("scales") if self.opset < 9 else self.optional(op, 1)
+            wanted = None
+        else:
+            mode = attrs.get("mode", "nearest")
+            coordinates = attrs.get("coordinate_transformation_mode", "half_pixel")
+            rounding = attrs.get("nearest_mode", "round_prefer_floor")
+            if attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+                raise self.fail(op, "keeps the aspect ratio; convcalc follows stretch only")
+            if self.opset < 11:
+                scales, wanted = self.optional(op, 1), None
+            else:
+                scales, wanted = self.optional(op, 2), self.optional(op, 3)
+        given = wanted if wanted is not None else scales
+        if given is None:
+            raise self.fail(op, "gives neither scales nor sizes")
+        values = list(given.tolist() if hasattr(given, "tolist") else given)
+        full = [1] * rank
+        axes = [int(a) % rank for a in attrs.get("axes", range(rank))]
+        if len(axes) != len(values):
+            raise self.fail(op, f"has {len(values)} scales or sizes for {len(axes)} axes")
+        for axis, value in zip(axes, values, strict=True):
+            full[axis] = value
+        params: dict[str, Any] = {}
+        if wanted is not None:
+            full[0] = 1  # the batch, whatever it is
+            if full[1] != op.shape[0]:
+                raise self.fail(op, f"resizes the channels to {full[1]}; convcalc resizes space")
+            outs = [int(v) for v in full[2:]]
+            params["size"] = _compact(outs)
+            whole = all(out % size == 0 for out, size in zip(outs, sizes, strict=True))
+        else:
+            if full[0] != 1 or full[1] != 1:
+                raise self.fail(
+                    op, f"scales the batch or channels ({full[:2]}); convcalc scales space"
+                )
+            factors: list[float | int] = [_float(v) for v in full[2:]]
+            factors = [int(f) if float(f).is_integer() else f for f in factors]
+            params["scale_factor"] = _compact(factors)
+            whole = all(Fraction(str(f)).denominator == 1 for f in factors)
+        half = coordinates in ("half_pixel", "pytorch_half_pixel")
+        if mode == "nearest":
+            # Which input position output y reads: asymmetric floor is floor(y / scale),
+            # convcalc's nearest; half_pixel round_prefer_ceil is floor((y + ½) / scale),
+            # its nearest-exact. half_pixel round_prefer_floor reads floor(y / scale) too
+            # when the scale is whole (no ties then), so it is nearest there.
+            if (coordinates, rounding) == ("asymmetric", "floor") or (
+                half and rounding == "round_prefer_floor" and whole
+            ):
+                chosen = "nearest"
+            elif half and rounding == "round_prefer_ceil":
+                chosen = "nearest-exact"
+            else:
+                raise self.fail(
+                    op,
+                    f"nearest with coordinate_transformation_mode {coordinates} and "
+                    f"nearest_mode {rounding}"
+                    + ("" if whole else " at a fractional scale")
+                    + " reads positions neither of convcalc's nearest modes does (nearest: "
+                    "asymmetric floor; nearest-exact: half_pixel round_prefer_ceil)",
+                )
+        elif mode in ("linear", "cubic"):
+            if coordinates == "align_corners":
+                params["align_corners"] = True
+            elif not half:
+                raise self.fail(
+                    op,
+                    f"{mode} with coordinate_transformation_mode {coordinates}; convcalc "
+                    "follows half_pixel, pytorch_half_pixel and align_corners",
+                )
+            names = {1: "linear", 2: "bilinear", 3: "trilinear"}
+            chosen = "bicubic" if mode == "cubic" else names.get(len(sizes), "linear")
+        else:
+            raise self.fail(op, f"unknown mode {mode!r}")
+        if chosen != "nearest":
+            params["mode"] = chosen
+        return _Layer({"upsample": params})
+
+    def leaky_relu(self, op: _Op) -> _Layer:
+        slope = _float(op.attrs.get("alpha", 0.01))
+        return _Layer("leaky_relu" if slope == 0.01 else {"leaky_relu": {"negative_slope": slope}})
+
+    def sigmoid(self, op: _Op) -> _Layer:
+        """x·sigmoid(x) (how exporters write SiLU) is silu; a sigmoid alone is sigmoid."""
+        gate = op.node.output[0]
+        reader = self.only_consumer(gate)
+        if (
+            reader is not None
+            and reader.op_type == "Mul"
+            and sorted(reader.input) == sorted([gate, op.node.input[0]])
+        ):
+            index, _ = self.producers[reader.output[0]]
+            self.folded.add(index)
+            return _Layer("silu", output=reader.output[0])
+        return _Layer("sigmoid")
+
+    def clip(self, op: _Op) -> _Layer:
+        if self.opset < 11:
+            low, high = op.attrs.get("min"), op.attrs.get("max")
+        else:
+            bounds = (self.optional(op, 1), self.optional(op, 2))
+            low, high = (None if b is None else float(b.reshape(-1)[0]) for b in bounds)
+        if low == 0 and high == 6:
+            return _Layer("relu6")
+        if low == 0 and high is None:
+            return _Layer("relu")
+        raise self.fail(
+            op, f"clips to [{low}, {high}]; convcalc follows Clip as relu6 (0, 6) or relu (0, none)"
+        )
+
+    def softmax(self, op: _Op) -> _Layer:
+        axis = op.attrs.get("axis", 1 if self.opset < 13 else -1)
+        if axis % (len(op.shape) + 1) != 1:
+            raise self.fail(
+                op, f"takes the softmax over axis {axis}; convcalc's is over the channels (axis 1)"
+            )
+        return _Layer("softmax")
+
+    def gelu(self, op: _Op) -> _Layer:
+        approximate = op.attrs.get("approximate", "none")
+        return _Layer("gelu" if approximate == "none" else {"gelu": {"approximate": approximate}})
+
+    def dropout(self, op: _Op) -> _Layer:
+        if self.opset < 12:
+            ratio = op.attrs.get("ratio", 0.5)
+        else:
+            given = self.optional(op, 1)
+            ratio = 0.5 if given is None else float(given.reshape(-1)[0])
+        p = _float(ratio)
+        return _Layer("dropout" if p == 0.5 else {"dropout": {"p": p}})
+
+    def same_kind(self, op: _Op) -> _Layer:
+        return _Layer(_SAME_KIND[op.node.op_type])
+
+
+#: What to say about operators people often meet.
+_HINTS = {
+    "Mul": " (x·sigmoid(x) is followed, as silu; a product of two computed values or a "
+    "scaling is no convcalc layer)",
+    "Erf": " (GELU written out: export with opset 20 or later for a Gelu node)",
+}
+
+#: What a symbolic batch size is in the shapes convcalc computes for `Shape`: a number
+#: no real batch has, so that a Reshape can tell it apart.
+_BATCH = 2**62 + 1
+
+#: ONNX Pad modes → convcalc's padding_mode of a Conv.
+_PAD_MODES = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+_Handler = Callable[[_Importer, _Op], "_Layer | None"]
+
+_HANDLERS: dict[str, _Handler] = {
+    "Conv": _Importer.conv,
+    "ConvTranspose": _Importer.conv_transpose,
+    "MaxPool": _Importer.pool,
+    "AveragePool": _Importer.pool,
+    "GlobalAveragePool": _Importer.global_pool,
+    "GlobalMaxPool": _Importer.global_pool,
+    "Pad": _Importer.pad,
+    "Gemm": _Importer.gemm,
+    "MatMul": _Importer.matmul,
+    "BatchNormalization": _Importer.batch_norm,
+    "Flatten": _Importer.flatten,
+    "Reshape": _Importer.reshape,
+    "Shape": _Importer.shape,
+    "Resize": _Importer.resize,
+    "Upsample": _Importer.resize,
+    "LeakyRelu": _Importer.leaky_relu,
+    "Sigmoid": _Importer.sigmoid,
+    "Clip": _Importer.clip,
+    "Softmax": _Importer.softmax,
+    "Gelu": _Importer.gelu,
+    "Dropout": _Importer.dropout,
+    **{op_type: _Importer.same_kind for op_type in _SAME_KIND},
+}
