@@ -1,6 +1,102 @@
 """convcalc: shapes, parameters, multiply-accumulates and receptive fields of
-convolutional networks, exactly and without a deep learning framework."""
+convolutional networks, exactly and without a deep learning framework.
 
-__all__ = ["__version__"]
+    >>> from convcalc import load, analyze
+    >>> analyze(load("resnet50")).totals.params
+    25557032
+
+The names below are imported when first used (PEP 562), so that the command line, which
+imports this package too, starts without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time, `__getattr__` below
+    from convcalc.analysis.analyze import Analysis, ReceptiveField, Row
+    from convcalc.api import analyze, from_dict, load, loads
+    from convcalc.errors import ConvcalcError
+    from convcalc.imports.pytorch import from_torch
+    from convcalc.model.layers import (
+        GELU,
+        AdaptiveAvgPool,
+        AdaptiveMaxPool,
+        AvgPool,
+        BatchNorm,
+        Conv,
+        ConvTranspose,
+        Dropout,
+        Flatten,
+        GroupNorm,
+        Hardswish,
+        Identity,
+        Layer,
+        LeakyReLU,
+        Linear,
+        MaxPool,
+        ReLU,
+        ReLU6,
+        Sigmoid,
+        SiLU,
+        Softmax,
+        Tanh,
+        Upsample,
+    )
+    from convcalc.model.network import Model
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "GELU",
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
+    "Analysis",
+    "AvgPool",
+    "BatchNorm",
+    "Conv",
+    "ConvTranspose",
+    "ConvcalcError",
+    "Dropout",
+    "Flatten",
+    "GroupNorm",
+    "Hardswish",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "Linear",
+    "MaxPool",
+    "Model",
+    "ReLU",
+    "ReLU6",
+    "ReceptiveField",
+    "Row",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "Upsample",
+    "__version__",
+    "analyze",
+    "from_dict",
+    "from_torch",
+    "load",
+    "loads",
+]
+
+#: The module each public name comes from (the layer kinds: convcalc.model.layers).
+_SOURCES = {
+    **dict.fromkeys(("analyze", "from_dict", "load", "loads"), "convcalc.api"),
+    **dict.fromkeys(("Analysis", "ReceptiveField", "Row"), "convcalc.analysis.analyze"),
+    "ConvcalcError": "convcalc.errors",
+    "from_torch": "convcalc.imports.pytorch",  # which imports torch only when called
+    "Model": "convcalc.model.network",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name, "convcalc.model.layers")
+    if name not in __all__:
+        raise AttributeError(f"module 'convcalc' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,8 +1,8 @@
 """The command line: parse, call the core, render. Exit status 0 on success, 2 for bad
 input of any kind with one `error:` line on standard error, 1 only for a bug."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Typer reads every command's annotations
+# at each start, and string annotations would cost an `eval` each (about 10 ms in all).
 import gc
 import re
 import sys
@@ -16,12 +16,35 @@ from convcalc.errors import ConvcalcError, Where
 __all__ = ["app", "main"]
 
 app = typer.Typer(
-    help="Shapes, parameters, multiply-accumulates and receptive fields of convolutional "
-    "networks, exactly and without a deep learning framework.",
-    add_completion=False,
+    # --install-completion and --show-completion, for bash, zsh, fish and PowerShell.
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from convcalc import __version__
+
+        print(f"convcalc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Shapes, parameters, multiply-accumulates and receptive fields of convolutional
+    networks, exactly and without a deep learning framework.
+
+    Example: convcalc net resnet50 --input 3x320x320
+    """
 
 
 class Format(StrEnum):
@@ -86,7 +109,13 @@ def _format(format: Format, json: bool) -> Format:
 
 @app.command()
 def layer(
-    kind: Annotated[str, typer.Argument(help="The layer kind: conv, conv_transpose, max_pool, …")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="The layer kind: conv, conv_transpose, max_pool, …; or a PyTorch module as "
+            'print(model) shows it: "Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2))".'
+        ),
+    ],
     input: Annotated[str, typer.Option("--input", help="Input shape, channels first: 3x224x224.")],
     out_channels: Annotated[str | None, typer.Option(help="Output channels (conv).")] = None,
     kernel_size: Annotated[
@@ -135,15 +164,27 @@ def layer(
     """One layer: output shape, params, MACs and receptive field.
 
     Example: convcalc layer conv --input 3x224x224 --out-channels 64 --kernel-size 7
-    --stride 2 --padding 3
+    --stride 2 --padding 3; or convcalc layer "Conv2d(3, 64, kernel_size=(7, 7),
+    stride=(2, 2), padding=(3, 3), bias=False)" --input 3x224x224 (flags given too
+    override the printed values)
     """
     from convcalc.analysis.analyze import analyze_layer
     from convcalc.loader import build_layer
     from convcalc.model.layers import KINDS
 
+    shape = parse_shape(input)
+    label, printed = kind, dict[str, Any]()
     if kind not in KINDS:
-        known = ", ".join(sorted(KINDS))
-        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", Where("KIND"))
+        from convcalc.imports.printed import looks_printed, read_printed
+
+        if not looks_printed(kind):
+            known = ", ".join(sorted(KINDS))
+            raise ConvcalcError(
+                f"unknown layer kind {kind!r}; known: {known}; or a PyTorch module as "
+                "print(model) shows it, such as Conv2d(3, 64, kernel_size=(3, 3))",
+                Where("KIND"),
+            )
+        label, kind, printed = read_printed(kind, shape)
     flags = {
         "out_channels": out_channels, "kernel_size": kernel_size, "stride": stride,
         "padding": padding, "dilation": dilation, "groups": groups, "bias": bias,
@@ -159,9 +200,11 @@ def layer(
     }
 
     def place(name: str | None) -> Where:
-        return Where("--" + name.replace("_", "-") if name else kind)
+        if name in given:
+            return Where("--" + name.replace("_", "-"))
+        return Where(f"{label}.{name}" if name else label)
 
-    analysis = analyze_layer(build_layer(kind, given, place), parse_shape(input), batch)
+    analysis = analyze_layer(build_layer(kind, printed | given, place), shape, batch)
     if _format(format, json) is Format.json:
         from convcalc.render.data import to_layer_json
 
@@ -177,13 +220,36 @@ def layer(
 @app.command()
 def net(
     model: Annotated[
-        str, typer.Argument(help="A model file (YAML or JSON), or - for standard input.")
+        str,
+        typer.Argument(
+            help="A model file (YAML or JSON), an ONNX file (.onnx), - for standard input, "
+            "a bundled model, or package.module:attribute (a PyTorch module, traced at --input)."
+        ),
     ],
     input: InputOption = None,
     batch: BatchOption = 1,
     format: FormatOption = Format.table,
     json: JsonOption = False,
     explain: ExplainOption = False,
+    chart: Annotated[
+        bool, typer.Option("--chart", help="Instead of the table: a bar chart of the field.")
+    ] = False,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot",
+            help="Also draw the field and feature-map size per layer to FILE (.svg or .png; "
+            "needs convcalc[plot]).",
+        ),
+    ] = None,
+    field_of: Annotated[
+        str | None,
+        typer.Option("--field-of", help="With --plot: draw what output unit y,x sees instead."),
+    ] = None,
+    field_layer: Annotated[
+        str | None,
+        typer.Option("--layer", help="With --field-of: the layer (name or path); default last."),
+    ] = None,
 ) -> None:
     """A whole network: one row per layer, totals, the receptive field, warnings.
 
@@ -192,8 +258,26 @@ def net(
     from convcalc.analysis.analyze import analyze
     from convcalc.loader import open_model
 
-    analysis = analyze(open_model(model), parse_shape(input) if input else None, batch)
+    shape = parse_shape(input) if input else None
+    analysis = analyze(open_model(model, shape), shape, batch)
     chosen = _format(format, json)
+    if chart and (chosen is not Format.table or explain):
+        raise ConvcalcError(
+            "prints instead of the table; leave out --format, --json and --explain",
+            Where("--chart"),
+        )
+    if plot is not None:
+        from convcalc.render.plot import write_plot
+
+        write_plot(analysis, plot, field_of, field_layer)
+    elif field_of is not None or field_layer is not None:
+        option = "--field-of" if field_of is not None else "--layer"
+        raise ConvcalcError("draws a picture: give --plot FILE too", Where(option))
+    if chart:
+        from convcalc.render.chart import print_chart
+
+        print_chart(analysis)
+        return
     if chosen is Format.table:
         from convcalc.render.table import print_network
 
@@ -259,9 +343,12 @@ def solve(
                 "--field asks for a number of layers; leave out --input, --output and --transpose",
                 Where("--field"),
             )
-        plan = solver.layers_for_field(
-            field, kernel_size or 3, stride or 1, dilation or 1, dilation_growth
-        )
+        try:
+            plan = solver.layers_for_field(
+                field, kernel_size or 3, stride or 1, dilation or 1, dilation_growth
+            )
+        except ConvcalcError as error:
+            raise error.at(Where("--field")) from None
         if chosen is Format.json:
             print(data.to_field_plan_json(plan))
         else:
@@ -275,14 +362,17 @@ def solve(
     def bounds(fixed: int | None, largest: int) -> range:
         return range(fixed, fixed + 1) if fixed is not None else range(1, largest + 1)
 
-    settings = solver.solve(
-        input,
-        output,
-        transpose=transpose,
-        kernel_sizes=bounds(kernel_size, max_kernel),
-        strides=bounds(stride, max_stride),
-        dilations=bounds(dilation, max_dilation),
-    )
+    try:
+        settings = solver.solve(
+            input,
+            output,
+            transpose=transpose,
+            kernel_sizes=bounds(kernel_size, max_kernel),
+            strides=bounds(stride, max_stride),
+            dilations=bounds(dilation, max_dilation),
+        )
+    except ConvcalcError as error:
+        raise error.at(Where("solve")) from None
     if chosen is Format.json:
         print(data.to_solutions_json(input, output, transpose, settings))
     else:
@@ -290,12 +380,20 @@ def solve(
 
 
 def parse_range(text: str) -> range:
-    low, separator, high = text.partition("..")
-    if not (separator and low.isdigit() and high.isdigit() and 1 <= int(low) <= int(high)):
+    from convcalc.analysis.sizes import MAX_SEARCH
+
+    found = re.fullmatch(r"([0-9]{1,30})\.\.([0-9]{1,30})", text)
+    low, high = (int(found[1]), int(found[2])) if found else (0, 0)
+    if not 1 <= low <= high:
         raise ConvcalcError(
             f"expected LO..HI with 1 ≤ LO ≤ HI, such as 32..256; got {text!r}", Where("--range")
         )
-    return range(int(low), int(high) + 1)
+    if high - low >= MAX_SEARCH:
+        raise ConvcalcError(
+            f"the range holds {high - low + 1:,} sizes; at most {MAX_SEARCH:,} are tried at once",
+            Where("--range"),
+        )
+    return range(low, high + 1)
 
 
 @app.command()
@@ -333,8 +431,9 @@ def sizes(
         raise ConvcalcError("convcalc sizes prints a table or json", Where("--format"))
     if range_ is None and not smallest:
         raise ConvcalcError("give --range LO..HI, or --min, or both", Where("sizes"))
-    loaded = open_model(model)
-    template = parse_shape(input) if input else loaded.input_shape
+    given = parse_shape(input) if input else None
+    loaded = open_model(model, given)
+    template = given or loaded.input_shape
     if template is None or len(template) < 2:
         raise ConvcalcError(
             "sizes needs an input with spatial axes: give --input 3x1x1 (channels and axes)",
@@ -381,6 +480,63 @@ def models(
         print_models(analyses)
     else:
         raise ConvcalcError("convcalc models prints a table or json", Where("--format"))
+
+
+@app.command()
+def schema() -> None:
+    """The JSON Schema (draft 2020-12) of model files, for editors to check and complete them.
+
+    Example: convcalc schema > convcalc-model.schema.json, then start a model file with
+    # yaml-language-server: $schema=convcalc-model.schema.json
+    """
+    from convcalc.render.schema import to_schema_json
+
+    print(to_schema_json())
+
+
+@app.command()
+def export(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A model file, an ONNX file (.onnx), - for standard input, a bundled model, "
+            "or package.module:attribute (a PyTorch module)."
+        ),
+    ],
+    input: InputOption = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+    ] = None,
+) -> None:
+    """Write the model as a convcalc YAML model file, which `convcalc net` reads to the
+    same analysis: how an ONNX model looks in convcalc's terms, to read or edit.
+
+    Example: convcalc export model.onnx -o model.yaml; then convcalc net model.yaml
+    """
+    from convcalc.analysis.analyze import analyze
+    from convcalc.loader import build_model, open_document
+    from convcalc.render.model_file import to_yaml
+
+    shape = parse_shape(input) if input else None
+    document = open_document(model, shape)
+    loaded = build_model(document)
+    if shape is not None or loaded.input_shape is not None:
+        analyze(loaded, shape)  # a model that does not run is not written
+    data = dict(document.data)
+    if shape is not None:
+        data["input"] = list(shape)
+    # name, input and layers first, as model files are written; then any x- keys.
+    data = {key: data[key] for key in ("name", "input", "layers") if key in data} | data
+    text = to_yaml(data, f"Written by convcalc export from {document.file or model}.")
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as error:
+        raise ConvcalcError(f"cannot write {output}: {error.strerror}", Where("--output")) from None
 
 
 def main() -> None:
