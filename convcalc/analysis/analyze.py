@@ -179,7 +179,8 @@ class _Walk:
         # What each layer does to each shape it meets: networks repeat both a lot. Keyed by
         # the layer's identity: the loader shares equal layers, and a layer's hash would
         # hash all its parameters at every row. The model keeps its layers alive.
-        self.effects: dict[tuple[int, Shape], Effect] = {}
+        # With each effect: whether every window is pointwise (the field passes unchanged).
+        self.effects: dict[tuple[int, Shape], tuple[Effect, bool]] = {}
         self.exceeded = False  # field-exceeds-input is said once, where it first happens
         self.gridded: set[str] = set()  # runs already warned about, by their last layer
 
@@ -212,10 +213,13 @@ class _Walk:
         path = self.path(leaf.place)
         try:
             key = (id(leaf.layer), flow.shape)
-            effect = self.effects.get(key)
-            if effect is None:
-                effect = self.effects[key] = leaf.layer.apply(flow.shape)
-            pointwise = effect.windows is not None and all(w is POINTWISE for w in effect.windows)
+            known = self.effects.get(key)
+            if known is None:
+                effect = leaf.layer.apply(flow.shape)
+                windows = effect.windows
+                pointwise = windows is not None and all(w is POINTWISE for w in windows)
+                known = self.effects[key] = (effect, pointwise)
+            effect, pointwise = known
             if flow.fields is None or effect.windows is None or len(effect.output_shape) < 2:
                 fields = None
             elif pointwise:

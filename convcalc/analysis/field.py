@@ -134,10 +134,12 @@ class AxisField:
         if len(self.firsts) == 1 and units == 1 and bounds and self.firsts[0] <= self.lasts[0]:
             # The common case, a chain of integer strides: Araujo et al.'s recurrence in
             # integers, which the general path below gives too, only slower.
-            return _reachable(
-                moves * self.shift,
-                [(self.firsts[0] + bounds[0] * self.shift, self.lasts[0] + bounds[1] * self.shift)],
-            )
+            shift = moves * self.shift
+            first = self.firsts[0] + bounds[0] * self.shift
+            last = self.lasts[0] + bounds[1] * self.shift
+            if max(shift, abs(first), abs(last)) <= MAX_REACH:
+                return AxisField(shift, (first,), (last,))
+            return _reachable(shift, [(first, last)])  # which says why not
         # The new period: a multiple of the window's own (`units`) over which the window
         # moves a whole number of this field's periods.
         period = units * self.period // math.gcd(self.period, moves)
