@@ -1,5 +1,7 @@
 """Side by side with torchinfo on ResNet-50: both as a user runs them, from a fresh
-process to the answer, medians of interleaved runs; and both parameter counts.
+process to the answer, and the work alone once each tool is imported (convcalc: load,
+analyze, JSON; torchinfo: build the modules, summary with a forward pass); medians of
+interleaved runs; and both parameter counts.
 
     pip install torch==2.13.0 torchinfo     # for this benchmark only
     python benchmarks/torchinfo_resnet50.py [--runs 7]
@@ -62,7 +64,28 @@ def resnet50():
     )
 
 
-print(summary(resnet50(), input_size=(1, 3, 224, 224), verbose=0).total_params)
+def work():
+    return summary(resnet50(), input_size=(1, 3, 224, 224), verbose=0).total_params
+"""
+
+# The work alone, once the tools are imported: the median of repetitions in one process.
+CONVCALC = """
+from convcalc.analysis.analyze import analyze
+from convcalc.loader import open_model
+from convcalc.render.data import to_json
+
+
+def work():
+    return to_json(analyze(open_model("resnet50")))
+"""
+REPEAT = """
+import json, statistics, time
+times = []
+for _ in range(REPEATS):
+    start = time.perf_counter()
+    work()
+    times.append(time.perf_counter() - start)
+print(json.dumps(statistics.median(times)))
 """
 
 
@@ -80,27 +103,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     runs = parser.parse_args().runs
-    commands = {"convcalc": ["-m", "convcalc", "net", "resnet50", "--json"]}
-    commands["torchinfo"] = ["-c", TORCHINFO]
-    for args in commands.values():
+    # Whole runs, as a user starts them, and the work alone in a warm process.
+    processes = {
+        "convcalc": ["-m", "convcalc", "net", "resnet50", "--json"],
+        "torchinfo": ["-c", TORCHINFO + "\nprint(work())"],
+    }
+    works = {
+        "convcalc": ["-c", CONVCALC + REPEAT.replace("REPEATS", "20")],
+        "torchinfo": ["-c", TORCHINFO + REPEAT.replace("REPEATS", "5")],
+    }
+    for args in processes.values():
         run(args)  # a first run writes the bytecode caches
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    process: dict[str, list[float]] = {name: [] for name in processes}
+    work: dict[str, list[float]] = {name: [] for name in works}
     outputs: dict[str, str] = {}
     for _ in range(runs):  # interleaved, so that machine noise falls on both alike
-        for name, args in commands.items():
-            seconds, outputs[name] = run(args)
-            times[name].append(seconds)
+        for name in processes:
+            seconds, outputs[name] = run(processes[name])
+            process[name].append(seconds)
+            work[name].append(float(run(works[name])[1]))
     import json
 
     params = {
         "convcalc": json.loads(outputs["convcalc"])["totals"]["params"],
         "torchinfo": int(outputs["torchinfo"]),
     }
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{'tool':<10} {'median s':>9} {'params':>12}")
-    for name in commands:
-        print(f"{name:<10} {medians[name]:>9.3f} {params[name]:>12,}")
-    print(f"convcalc is {medians['torchinfo'] / medians['convcalc']:.1f}× faster")
+    whole = {name: statistics.median(values) for name, values in process.items()}
+    alone = {name: statistics.median(values) for name, values in work.items()}
+    print(f"{'tool':<10} {'process s':>10} {'work s':>8} {'params':>12}")
+    for name in processes:
+        print(f"{name:<10} {whole[name]:>10.3f} {alone[name]:>8.4f} {params[name]:>12,}")
+    print(
+        f"convcalc is {whole['torchinfo'] / whole['convcalc']:.1f}× faster as a process, "
+        f"{alone['torchinfo'] / alone['convcalc']:.1f}× at the work alone"
+    )
     same = params["convcalc"] == params["torchinfo"]
     print("same parameter count" if same else "PARAMETER COUNTS DIFFER")
     if not same:

@@ -266,6 +266,8 @@ def net(
             "prints instead of the table; leave out --format, --json and --explain",
             Where("--chart"),
         )
+    if explain and chosen in (Format.csv, Format.markdown):  # before any file is written
+        raise ConvcalcError("--explain goes with a table or json", Where("--explain"))
     if plot is not None:
         from convcalc.render.plot import write_plot
 
@@ -287,8 +289,6 @@ def net(
 
     if chosen is Format.json:
         text = data.to_json(analysis, explain)
-    elif explain:
-        raise ConvcalcError("--explain goes with a table or json", Where("--explain"))
     else:
         text = (data.to_csv if chosen is Format.csv else data.to_markdown)(analysis)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

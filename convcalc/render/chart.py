@@ -9,7 +9,7 @@ from typing import IO
 
 from convcalc.analysis.analyze import Analysis
 from convcalc.render.columns import Column, cells
-from convcalc.render.table import _console
+from convcalc.render.table import console_for
 
 __all__ = ["bar", "print_chart"]
 
@@ -32,7 +32,7 @@ def print_chart(analysis: Analysis, file: IO[str] | None = None) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = _console(file)
+    console = console_for(file)
     # A field per row: the largest over its axes draws the bar, the table's text ends it.
     sizes = [
         max(row.receptive_field.size) if row.receptive_field else None for row in analysis.rows

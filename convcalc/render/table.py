@@ -20,6 +20,7 @@ from convcalc.render.columns import (
 from convcalc.render.data import SizesReport
 
 __all__ = [
+    "console_for",
     "print_field_plan",
     "print_layer",
     "print_models",
@@ -29,7 +30,9 @@ __all__ = [
 ]
 
 
-def _console(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
+def console_for(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
+    """The Rich console every renderer prints with (Rich is imported only here, when a
+    table is printed)."""
     from rich.console import Console
 
     console = Console(file=file, highlight=False)
@@ -78,7 +81,7 @@ def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | N
     from rich.markup import escape
     from rich.table import Table
 
-    console = _console(file)
+    console = console_for(file)
     title = f"{analysis.name} · " if analysis.name else ""
     table = Table(
         title=f"{title}input {format_shape(analysis.input_shape)} → output "
@@ -109,7 +112,7 @@ def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | N
 def print_layer(analysis: Analysis, explained: bool = False, file: IO[str] | None = None) -> None:
     from rich.table import Table
 
-    console = _console(file)
+    console = console_for(file)
     (row,) = analysis.rows
     table = Table(title=f"{row.kind}", title_justify="left", show_header=False)
     table.add_column("", style="bold")
@@ -141,7 +144,7 @@ def print_layer(analysis: Analysis, explained: bool = False, file: IO[str] | Non
 def print_models(analyses: list[tuple[str, Analysis]], file: IO[str] | None = None) -> None:
     from rich.table import Table
 
-    console = _console(file)
+    console = console_for(file)
     table = Table(title="Bundled models (convcalc net NAME)", title_justify="left")
     for title, right in (
         ("Name", False), ("Input", False), ("Params", True), ("MACs", True), ("Field", False),
@@ -172,7 +175,7 @@ def print_solutions(
 ) -> None:  # fmt: skip
     from rich.table import Table
 
-    console = _console(file)
+    console = console_for(file)
     kind = "conv_transpose" if transpose else "conv"
     if not settings:
         console.print(f"No {kind} setting within the bounds maps {input} to {output}.")
@@ -196,7 +199,7 @@ def print_solutions(
 def print_field_plan(plan: FieldPlan, file: IO[str] | None = None) -> None:
     from rich.table import Table
 
-    console = _console(file)
+    console = console_for(file)
     layers = len(plan.sizes)
     console.print(
         f"{layers} layer{'s' if layers != 1 else ''} of kernel {plan.kernel_size}, stride "
@@ -226,7 +229,7 @@ def print_sizes(report: SizesReport, file: IO[str] | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = _console(file)
+    console = console_for(file)
     if report.checks:
         table = Table()
         for title in ("Input", "Valid", "Clean", "Output shape", "Issues"):
