@@ -14,6 +14,7 @@ from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.layers import KINDS, Layer, Shape
+from convcalc.model.layers import parameters as layer_parameters
 from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
 from convcalc.model.params import MAX_INT, accepts, describe, positive_int, schema_of
 from convcalc.source import MAX_DEPTH, Document, PathKey, format_path
@@ -34,10 +35,9 @@ _MODEL_KEYS = ("name", "input", "layers")
 MAX_LAYERS = 1_000_000
 
 
-@functools.cache
 def parameters(kind: str) -> dict[str, dataclasses.Field[Any]]:
-    """The parameters a leaf kind takes (its fields made with `param`), by name."""
-    return {f.name: f for f in dataclasses.fields(KINDS[kind]) if "check" in f.metadata}
+    """The parameters a leaf kind takes, by the kind's name in a model file."""
+    return layer_parameters(KINDS[kind])
 
 
 def _known(names: Any) -> str:

@@ -33,7 +33,6 @@ from convcalc.model.axes import (
     unread_positions,
 )
 from convcalc.model.params import (
-    Check,
     axis_non_negative,
     axis_positive,
     boolean,
@@ -56,8 +55,8 @@ __all__ = [
     "Layer",
     "Shape",
     "SizeRule",
-    "checks",
     "format_shape",
+    "parameters",
 ]
 
 #: Channels first, without the batch: [C, L], [C, H, W], [C, D, H, W], or [N] once flat.
@@ -137,16 +136,16 @@ class Layer:
     def __post_init__(self) -> None:
         # Parameters are checked however a layer is made (a model file, flags, Python) and
         # kept in one form (lists become tuples); a bad one is named as the error's place.
-        for name, check in checks(type(self)).items():
+        for name, field in parameters(type(self)).items():
             try:
-                object.__setattr__(self, name, check(getattr(self, name)))
+                object.__setattr__(self, name, field.metadata["check"](getattr(self, name)))
             except ConvcalcError as error:
                 raise error.at(Where(name)) from None
 
     # Equality, hash and repr are written once here for every kind (the kinds say eq=False,
     # repr=False): generated per class they cost about 5 ms of every start (issue 5).
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in checks(type(self)))
+        return tuple(getattr(self, name) for name in parameters(type(self)))
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and self._values() == other._values()
@@ -155,25 +154,24 @@ class Layer:
         return hash((type(self), self._values()))
 
     def __repr__(self) -> str:
-        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in checks(type(self)))
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in parameters(type(self)))
         return f"{type(self).__name__}({values})"
 
     def apply(self, shape: Shape) -> Effect:
         raise NotImplementedError
 
 
-_CHECKS: dict[type[Layer], dict[str, Check]] = {}
+_PARAMETERS: dict[type[Layer], dict[str, dataclasses.Field[Any]]] = {}
 
 
-def checks(kind: type[Layer]) -> dict[str, Check]:
-    """The parameters a kind of layer takes (its fields made with `param`), with their
-    checks, by name."""
-    found = _CHECKS.get(kind)
+def parameters(kind: type[Layer]) -> dict[str, dataclasses.Field[Any]]:
+    """The parameters a kind of layer takes (its fields made with `param`, each with its
+    check, default and description), by name: the one table the loader, the schema and
+    the layers' own checks read."""
+    found = _PARAMETERS.get(kind)
     if found is None:
         fields = dataclasses.fields(kind)
-        found = _CHECKS[kind] = {
-            f.name: f.metadata["check"] for f in fields if "check" in f.metadata
-        }
+        found = _PARAMETERS[kind] = {f.name: f for f in fields if "check" in f.metadata}
     return found
 
 

@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -264,10 +264,13 @@ class ExactRun:
     params: int
 
 
-def run_one(spec: str | dict[str, Any], x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Build and run one layer; its output and parameter count, or TorchRejects."""
+M = TypeVar("M", bound=nn.Module)
+
+
+def _build_and_run(make: Callable[[], M], x: torch.Tensor) -> tuple[M, torch.Tensor]:
+    """A module from `make` and its output on `x`; PyTorch's failures as TorchRejects."""
     try:
-        module = exact_layer(spec, x).eval()
+        module = make()
         with torch.no_grad():
             y = module(x)
     except (TorchRejects, NoTwin):
@@ -278,6 +281,12 @@ def run_one(spec: str | dict[str, Any], x: torch.Tensor) -> tuple[torch.Tensor, 
         raise TorchRejects(str(error)) from error
     if y.numel() == 0:
         raise TorchRejects(f"empty output {tuple(y.shape)}")
+    return module, y
+
+
+def run_one(spec: str | dict[str, Any], x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Build and run one layer; its output and parameter count, or TorchRejects."""
+    module, y = _build_and_run(lambda: exact_layer(spec, x).eval(), x)
     return y, sum(q.numel() for q in module.parameters())
 
 
@@ -597,20 +606,8 @@ class MergeModule(nn.Module):
 
 
 def _leaf_module(spec: Any, x: torch.Tensor) -> tuple[LeafModule, torch.Tensor]:
-    """One leaf's module and output, PyTorch's failures as TorchRejects (as `run_one`)."""
-    try:
-        module = LeafModule(kind_params(spec)[0], exact_layer(spec, x).eval())
-        with torch.no_grad():
-            y = module(x)
-    except (TorchRejects, NoTwin):
-        raise
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
-        if "the tests give" in str(error) or "has no torch twin" in str(error):
-            raise  # a mistake of the test itself, not a rejection
-        raise TorchRejects(str(error)) from error
-    if y.numel() == 0:
-        raise TorchRejects(f"empty output {tuple(y.shape)}")
-    return module, y
+    """One leaf's module and output, PyTorch's failures as TorchRejects."""
+    return _build_and_run(lambda: LeafModule(kind_params(spec)[0], exact_layer(spec, x).eval()), x)
 
 
 def exact_network(layers: list[Any], x: torch.Tensor) -> tuple[nn.Sequential, torch.Tensor]:
