@@ -37,6 +37,7 @@ from convcalc.model.params import (
     axis_positive,
     boolean,
     choice,
+    integer,
     number,
     optional,
     output_sizes,
@@ -347,6 +348,10 @@ _CEIL_MODE = (
 _AFFINE = "If true, a learnable scale and shift per channel (2 * C parameters)."
 _EPS = "A value added to the denominator for numerical stability."
 _INPLACE = "If true, does the operation in place (no effect on shapes or counts)."
+_MOMENTUM = (
+    "The weight of each batch in the running mean and variance; null for a cumulative "
+    "moving average."
+)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
@@ -693,6 +698,164 @@ class Upsample(Layer):
         return Effect((shape[0], *outputs), windows=windows, rules=rules)
 
 
+def _two_spatial(kind: str, shape: Shape) -> tuple[int, int]:
+    """The height and width of an input [C, H, W]: PyTorch's pixel shuffles rearrange the
+    last two dimensions, and nothing else."""
+    if len(shape) != 3:
+        raise ConvcalcError(
+            f"{kind} works on 2 spatial axes, an input [C, H, W], as PyTorch's does (it "
+            f"rearranges the last two dimensions); got {format_shape(shape)}"
+        )
+    return shape[1], shape[2]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class PixelShuffle(Layer):
+    """Rearranges C·r² × H × W into C × rH × rW, sub-pixel convolution's upsampling
+    (torch.nn.PixelShuffle; Shi et al. 2016)."""
+
+    kind = "pixel_shuffle"
+    upscale_factor: int = param(
+        positive_int, doc="The factor r by which height and width grow; r² divides the channels."
+    )
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes, step = _two_spatial(self.kind, shape), self.upscale_factor
+        if shape[0] % (step * step):
+            raise ConvcalcError(
+                f"upscale_factor² ({step}² = {step * step}) must divide the channels ({shape[0]})"
+            )
+        outputs = tuple(size * step for size in sizes)
+        # Output position y takes its value from input position y // r, as a nearest
+        # upsampling by r does (the channel it reads depends on y % r; a field is taken
+        # over all the channels of a position): the effective stride becomes 1/r.
+        window = POINTWISE if step == 1 else Interpolation(Fraction(1, step), "nearest")
+        rules = tuple(
+            SizeRule("scale", size, out, scale=Fraction(step))
+            for size, out in zip(sizes, outputs, strict=True)
+        )
+        return Effect((shape[0] // (step * step), *outputs), windows=(window,) * 2, rules=rules)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class PixelUnshuffle(Layer):
+    """Rearranges C × rH × rW into C·r² × H × W, space-to-depth (torch.nn.PixelUnshuffle)."""
+
+    kind = "pixel_unshuffle"
+    downscale_factor: int = param(
+        positive_int, doc="The factor r by which height and width shrink; r divides both."
+    )
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes, step = _two_spatial(self.kind, shape), self.downscale_factor
+        for axis, size in zip(AXIS_NAMES[2], sizes, strict=True):
+            if size % step:
+                raise ConvcalcError(
+                    f"downscale_factor ({step}) must divide the input's size on axis {axis} "
+                    f"({size})"
+                )
+        outputs = tuple(size // step for size in sizes)
+        # Output position y holds input positions y·r … y·r + r − 1, one in each of r²
+        # channels: over all its channels, a window r wide at stride r.
+        rules = tuple(
+            SizeRule("sliding", size, out, kernel=step, stride=step)
+            for size, out in zip(sizes, outputs, strict=True)
+        )
+        return Effect(
+            (shape[0] * step * step, *outputs),
+            windows=(Sliding(step, step, 0),) * 2,
+            rules=rules,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class Pad(Layer):
+    """A padding layer of its own (torch.nn.functional.pad; torch.nn.ZeroPad2d,
+    ConstantPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d)."""
+
+    kind = "pad"
+    padding: Padding = param(
+        padding_form,
+        doc="Padding added to the spatial axes: a number for every side, a list with one per "
+        "axis, or a list of [before, after] pairs (one per axis); 'valid' is none ('same' "
+        "needs a kernel, which a pad layer has not).",
+    )
+    mode: str = param(
+        choice("constant", "reflect", "replicate", "circular"),
+        "constant",
+        "How the padding is filled: with `value`, or by reflecting, replicating or wrapping "
+        "around (circular) the input.",
+    )
+    value: float = param(number, 0.0, "The fill value of constant padding.")
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes = _spatial(self.kind, shape)
+        ndim = len(sizes)
+        if self.padding == "same":
+            raise ConvcalcError(
+                'padding "same" needs a kernel and a stride; a pad layer takes a number, one '
+                "per axis, or [before, after] pairs"
+            )
+        if self.mode != "constant" and self.value != 0:
+            raise ConvcalcError(f"value ({self.value}) applies to constant padding only")
+        pads = resolve_padding(self.padding, sizes, (1,) * ndim, (1,) * ndim)
+        rules = tuple(
+            SizeRule("sliding", size, size + before + after, before=before, after=after)
+            for size, (before, after) in zip(sizes, pads, strict=True)
+        )
+        for rule in rules:
+            _check_padding_mode(self.mode, rule)
+        # A window of one position, shifted by the padding before: as for a convolution,
+        # output units in the padding see padding, whatever fills it (SPEC §3 reports the
+        # units away from the border).
+        return Effect(
+            (shape[0], *(rule.output for rule in rules)),
+            windows=tuple(POINTWISE if b == 0 else Sliding(1, 1, b) for b, _ in pads),
+            rules=rules,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class ChannelSlice(Layer):
+    """Channels start … end − 1 of the input, by Python's slice rules: x[:, start:end],
+    a part of torch.split or torch.chunk (of the features, on a flat input)."""
+
+    kind = "channel_slice"
+    start: int = param(integer, 0, "The first channel kept; a negative index counts from the end.")
+    end: int | None = param(
+        optional(integer),
+        None,
+        "One past the last channel kept; a negative index counts from the end; null: to the end.",
+    )
+
+    def apply(self, shape: Shape) -> Effect:
+        channels = shape[0]
+        # Python's rules exactly: negative indices count from the end, then both clamp.
+        first, stop, _ = slice(self.start, self.end).indices(channels)
+        if stop <= first:
+            end = "" if self.end is None else self.end
+            raise ConvcalcError(
+                f"the slice {self.start}:{end} of {channels} channels is empty (Python's "
+                f"slice rules make it {first}:{stop}); keep at least one channel"
+            )
+        return _pointwise((stop - first, *shape[1:]))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class ChannelShuffle(Layer):
+    """ShuffleNet's channel shuffle: reshape to groups × C/groups, transpose, flatten
+    (torch.nn.ChannelShuffle)."""
+
+    kind = "channel_shuffle"
+    groups: int = param(positive_int, doc="Number of groups to interleave; divides the channels.")
+
+    def apply(self, shape: Shape) -> Effect:
+        _spatial(self.kind, shape)  # PyTorch's takes no flat input
+        if shape[0] % self.groups:
+            raise ConvcalcError(f"groups ({self.groups}) must divide the channels ({shape[0]})")
+        return _pointwise(shape)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Linear(Layer):
     """A fully connected layer on a flat input (torch.nn.Linear)."""
@@ -733,12 +896,7 @@ class BatchNorm(Layer):
     kind = "batch_norm"
     affine: bool = param(boolean, True, _AFFINE)
     eps: float = param(number, 1e-5, _EPS)
-    momentum: float | None = param(
-        optional(probability),
-        0.1,
-        "The weight of each batch in the running mean and variance; null for a cumulative "
-        "moving average.",
-    )
+    momentum: float | None = param(optional(probability), 0.1, _MOMENTUM)
 
     def apply(self, shape: Shape) -> Effect:
         # A scale and a shift per channel; running statistics are buffers, not parameters.
@@ -762,6 +920,98 @@ class GroupNorm(Layer):
                 f"num_groups ({self.num_groups}) must divide the channels ({shape[0]})"
             )
         return _pointwise(shape, 2 * shape[0] * self.affine)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class LayerNorm(Layer):
+    """Layer normalisation over the channels at each position, ConvNeXt's LayerNorm2d
+    (torch.nn.LayerNorm(C) on channels last); over the features of a flat input."""
+
+    kind = "layer_norm"
+    elementwise_affine: bool = param(
+        boolean, True, "If true, a learnable scale per channel, and a shift if bias."
+    )
+    bias: bool = param(boolean, True, "With elementwise_affine, a learnable shift per channel too.")
+    eps: float = param(number, 1e-5, _EPS)
+
+    def apply(self, shape: Shape) -> Effect:
+        return _pointwise(shape, shape[0] * self.elementwise_affine * (1 + self.bias))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class InstanceNorm(Layer):
+    """Instance normalisation: each channel of each sample over its spatial positions
+    (torch.nn.InstanceNorm1d/2d/3d)."""
+
+    kind = "instance_norm"
+    affine: bool = param(boolean, False, _AFFINE)
+    eps: float = param(number, 1e-5, _EPS)
+    momentum: float | None = param(optional(probability), 0.1, _MOMENTUM)
+    track_running_stats: bool = param(
+        boolean,
+        False,
+        "If true, keeps running statistics (buffers) and normalises with them at inference.",
+    )
+
+    def apply(self, shape: Shape) -> Effect:
+        sizes = _spatial(self.kind, shape)
+        if not self.track_running_stats and math.prod(sizes) == 1:
+            raise ConvcalcError(
+                f"instance_norm normalises each channel over its spatial positions, and the "
+                f"input {format_shape(shape)} has one (PyTorch refuses it; with "
+                "track_running_stats it normalises with running statistics instead)"
+            )
+        # The mean and variance come from every position: a global path (SPEC §6.5). With
+        # it held constant, each output reads its own position.
+        return _pointwise(shape, 2 * shape[0] * self.affine)
+
+
+# What divides each channel (PyTorch's LocalResponseNorm documentation).
+_LRN = "(k + alpha / size * the sum of squares over size channels)^beta"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class LocalResponseNorm(Layer):
+    """Local response normalisation across neighbouring channels at each position
+    (torch.nn.LocalResponseNorm; AlexNet)."""
+
+    kind = "local_response_norm"
+    size: int = param(positive_int, doc="Number of neighbouring channels used to normalise.")
+    alpha: float = param(number, 1e-4, f"The multiplier alpha in {_LRN}.")
+    beta: float = param(number, 0.75, f"The exponent beta in {_LRN}.")
+    k: float = param(number, 1.0, f"The additive k in {_LRN}.")
+
+    def apply(self, shape: Shape) -> Effect:
+        _spatial(self.kind, shape)  # PyTorch's takes no flat input
+        return _pointwise(shape)
+
+
+class Scale(Layer):
+    """A learned factor per channel, layer scale (Touvron et al. 2021; ConvNeXt's gamma):
+    x · γ with γ a torch.nn.Parameter of C values."""
+
+    kind = "scale"
+
+    def apply(self, shape: Shape) -> Effect:
+        return _pointwise(shape, shape[0])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class PReLU(Layer):
+    """x, or a learned slope·x below zero (torch.nn.PReLU)."""
+
+    kind = "prelu"
+    num_parameters: int = param(
+        positive_int, 1, "Number of learned slopes: 1 (shared) or the channels (one each)."
+    )
+    init: float = param(number, 0.25, "The slopes' initial value.")
+
+    def apply(self, shape: Shape) -> Effect:
+        if self.num_parameters not in (1, shape[0]):
+            raise ConvcalcError(
+                f"num_parameters ({self.num_parameters}) must be 1 or the channels ({shape[0]})"
+            )
+        return _pointwise(shape, self.num_parameters)
 
 
 # Kinds that add no parameters are plain subclasses: they inherit their parent's dataclass
@@ -852,6 +1102,50 @@ class Identity(Elementwise):
     kind = "identity"
 
 
+class Hardsigmoid(ReLU):
+    """relu6(x + 3)/6 (torch.nn.Hardsigmoid)."""
+
+    kind = "hardsigmoid"
+
+
+class Mish(ReLU):
+    """x·tanh(softplus(x)) (torch.nn.Mish)."""
+
+    kind = "mish"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class ELU(ReLU):
+    """x, or alpha·(e^x − 1) below zero (torch.nn.ELU)."""
+
+    kind = "elu"
+    alpha: float = param(number, 1.0, "The value the curve tends to below zero is −alpha.")
+
+
+class SELU(ReLU):
+    """The scaled exponential linear unit (torch.nn.SELU)."""
+
+    kind = "selu"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class Softplus(Elementwise):
+    """log(1 + e^(beta·x))/beta, linear above the threshold (torch.nn.Softplus)."""
+
+    kind = "softplus"
+    beta: float = param(number, 1.0, "The beta in log(1 + e^(beta * x)) / beta.")
+    threshold: float = param(number, 20.0, "Above beta·x = threshold, the identity.")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class DropPath(Elementwise):
+    """Stochastic depth (timm's DropPath, torchvision.ops.StochasticDepth): drops a whole
+    residual branch per sample while training; at inference torch.nn.Identity."""
+
+    kind = "drop_path"
+    drop_prob: float = param(probability, 0.0, "The probability of a sample's path to be dropped.")
+
+
 #: The loader's table of leaf kinds, by the name a model file uses.
 KINDS: dict[str, type[Layer]] = {
     cls.kind: cls
@@ -878,5 +1172,21 @@ KINDS: dict[str, type[Layer]] = {
         Softmax,
         Dropout,
         Identity,
+        ChannelSlice,
+        ChannelShuffle,
+        PixelShuffle,
+        PixelUnshuffle,
+        Pad,
+        LayerNorm,
+        InstanceNorm,
+        LocalResponseNorm,
+        Scale,
+        PReLU,
+        Hardsigmoid,
+        Mish,
+        ELU,
+        SELU,
+        Softplus,
+        DropPath,
     )
 }

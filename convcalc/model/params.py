@@ -27,6 +27,7 @@ __all__ = [
     "boolean",
     "choice",
     "describe",
+    "integer",
     "non_negative_int",
     "number",
     "optional",
@@ -106,6 +107,15 @@ def _within_int64(value: Any) -> None:
 
 def _per_axis(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": item, "minItems": 1, "maxItems": 3}
+
+
+@accepts({"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT})
+def integer(value: Any) -> int:
+    """A whole number of either sign (an index that may count from the end)."""
+    _within_int64(value)
+    if not _is_int(value):
+        raise _fail("an integer", value)
+    return int(value)
 
 
 @accepts({"type": "integer", "minimum": 1, "maximum": MAX_INT})

@@ -321,3 +321,87 @@ def test_dilated_taps_skip_units_that_see_nothing() -> None:
         """
     )
     assert result[-1] == field([1], [Fraction(1, 2)], [0])
+
+
+def test_a_pad_layer_is_padding_moved_out_of_the_convolution() -> None:
+    # pad [[2, 1]]: unit y reads y − 2 (a window of one, P = 2). A 3-tap convolution on
+    # top sees y − 2 … y, as a convolution padded [[2, 1]] does.
+    result = fields(
+        """
+        input: [1, 10]
+        layers:
+          - pad: {padding: [[2, 1]]}
+          - conv: {out_channels: 1, kernel_size: 3}
+        """
+    )
+    assert result == [field([1], [1], [2]), field([3], [1], [2])]
+
+
+def test_pad_after_a_stride_grows_the_padding_by_p_times_s() -> None:
+    # k3 s2 sees 2y … 2y + 2; reflect padding 1 moves unit y to read unit y − 1 of it:
+    # 2y − 2 … 2y, P = 0 + 1·2 = 2. Which values fill the padding does not matter: a
+    # field counts the positions a unit reaches, padding included.
+    result = fields(
+        """
+        input: [1, 16, 16]
+        layers:
+          - conv: {out_channels: 1, kernel_size: 3, stride: 2}
+          - pad: {padding: [1, 0], mode: reflect}
+        """
+    )
+    assert result[-1] == field([3, 3], [2, 2], [2, 0])
+
+
+def test_pixel_unshuffle_is_a_window_r_wide_at_stride_r() -> None:
+    # r = 2: unit y holds 2y and 2y + 1 (in four channels): 2, S 2, P 0. After a 3×3
+    # convolution padded 1 (y − 1 … y + 1): 2y − 1 … 2y + 2, 4 positions, P = 1.
+    result = fields(
+        """
+        input: [1, 8, 8]
+        layers:
+          - conv: {out_channels: 1, kernel_size: 3, padding: 1}
+          - pixel_unshuffle: {downscale_factor: 2}
+        """
+    )
+    assert result == [field([3, 3], [1, 1], [1, 1]), field([4, 4], [2, 2], [1, 1])]
+    assert fields(
+        """
+        input: [1, 8, 8]
+        layers:
+          - pixel_unshuffle: {downscale_factor: 2}
+        """
+    ) == [field([2, 2], [2, 2], [0, 0])]
+
+
+def test_pixel_shuffle_is_nearest_upsampling_by_r() -> None:
+    # After a 3×3 convolution padded 1 (y − 1 … y + 1), pixel_shuffle 2 makes unit y read
+    # y // 2: y // 2 − 1 … y // 2 + 1, 3 positions, S ½, P = 0·½ − (−1) = 1. A 3×3
+    # convolution on top: unit 2m reads shuffle units 2m − 1 … 2m + 1, that is m − 1 and
+    # m, which see m − 2 … m + 1; unit 2m + 1 reads m and m + 1: m − 1 … m + 2. 4 each;
+    # P = 0 − (−2) = 2.
+    result = fields(
+        """
+        input: [4, 8, 8]
+        layers:
+          - conv: {out_channels: 4, kernel_size: 3, padding: 1}
+          - pixel_shuffle: {upscale_factor: 2}
+          - conv: {out_channels: 1, kernel_size: 3, padding: 1}
+        """
+    )
+    half = Fraction(1, 2)
+    assert result[1:] == [field([3, 3], [half, half], [1, 1]), field([4, 4], [half, half], [2, 2])]
+
+
+def test_pixel_unshuffle_undoes_pixel_shuffle() -> None:
+    # Unshuffle unit y reads shuffle units 2y and 2y + 1, which both read unit y of the
+    # convolution: the field is the convolution's again (unshuffle ∘ shuffle = identity).
+    result = fields(
+        """
+        input: [4, 8, 8]
+        layers:
+          - conv: {out_channels: 4, kernel_size: 3, padding: 1}
+          - pixel_shuffle: {upscale_factor: 2}
+          - pixel_unshuffle: {downscale_factor: 2}
+        """
+    )
+    assert result[-1] == result[0] == field([3, 3], [1, 1], [1, 1])

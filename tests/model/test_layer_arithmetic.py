@@ -329,6 +329,12 @@ def test_norms_count_scale_and_shift() -> None:
         "softmax",
         "dropout",
         "identity",
+        "hardsigmoid",
+        "mish",
+        "elu",
+        "selu",
+        "softplus",
+        "drop_path",
     ],
 )
 def test_pointwise_layers_keep_the_shape(kind: str) -> None:
@@ -339,3 +345,155 @@ def test_pointwise_layers_keep_the_shape(kind: str) -> None:
 def test_scale_factor_is_exact() -> None:
     layer = build_layer("upsample", {"scale_factor": 0.1})
     assert layer.scale_factor == Fraction(1, 10)  # type: ignore[attr-defined]
+
+
+# --- issue 11's kinds: rearranging channels and positions, padding, norms ---------
+
+
+def _refused(kind: str, shape: tuple[int, ...], message: str, **params: object) -> None:
+    with pytest.raises(ConvcalcError) as error:
+        apply(kind, shape, **params)
+    assert error.value.message.startswith(message), error.value.message
+
+
+def test_pixel_shuffle_trades_channels_for_positions() -> None:
+    # C·r² × H × W → C × rH × rW: 8 = 2·2² channels on 5×7 give 2 × 10 × 14. ESPCN's last
+    # layer: 3·3² = 27 channels, r = 3, on 17×17 give an RGB image of 51×51.
+    effect = apply("pixel_shuffle", (8, 5, 7), upscale_factor=2)
+    assert (effect.output_shape, effect.params, effect.macs) == ((2, 10, 14), 0, 0)
+    assert apply("pixel_shuffle", (27, 17, 17), upscale_factor=3).output_shape == (3, 51, 51)
+    assert apply("pixel_shuffle", (5, 4, 4), upscale_factor=1).output_shape == (5, 4, 4)
+
+
+def test_pixel_unshuffle_trades_positions_for_channels() -> None:
+    # C × rH × rW → C·r² × H × W: 3 × 8 × 6 with r = 2 gives 12 × 4 × 3.
+    effect = apply("pixel_unshuffle", (3, 8, 6), downscale_factor=2)
+    assert (effect.output_shape, effect.params) == ((12, 4, 3), 0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "shape", "params", "message"),
+    [
+        # 6 channels are no multiple of 2² = 4 (PyTorch: "not divisible by the square").
+        ("pixel_shuffle", (6, 4, 4), {"upscale_factor": 2},
+         "upscale_factor² (2² = 4) must divide the channels (6)"),
+        ("pixel_unshuffle", (3, 8, 5), {"downscale_factor": 2},
+         "downscale_factor (2) must divide the input's size on axis W (5)"),
+        # PyTorch's rearrange the last two dimensions only.
+        ("pixel_shuffle", (8, 16), {"upscale_factor": 2}, "pixel_shuffle works on 2 spatial axes"),
+        ("pixel_unshuffle", (2, 4, 8, 8), {"downscale_factor": 2},
+         "pixel_unshuffle works on 2 spatial axes, an input [C, H, W]"),
+        ("pixel_shuffle", (8,), {"upscale_factor": 2}, "pixel_shuffle works on 2 spatial axes"),
+    ],
+)  # fmt: skip
+def test_pixel_shuffle_refusals(
+    kind: str, shape: tuple[int, ...], params: dict[str, object], message: str
+) -> None:
+    _refused(kind, shape, message, **params)
+
+
+def test_pad_adds_to_each_side() -> None:
+    # 8 + 1 + 1 = 10 on both axes; pairs: H 8 + 0 + 2 = 10, W 8 + 1 + 3 = 12.
+    assert apply("pad", (3, 8, 8), padding=1).output_shape == (3, 10, 10)
+    assert apply("pad", (3, 8, 8), padding=[[0, 2], [1, 3]]).output_shape == (3, 10, 12)
+    # One number per axis on [C, D, H, W]: 4 + 2, 5 + 0, 6 + 4.
+    effect = apply("pad", (2, 4, 5, 6), padding=[1, 0, 2], mode="replicate")
+    assert (effect.output_shape, effect.params) == ((2, 6, 5, 10), 0)
+    assert apply("pad", (2, 9), padding="valid").output_shape == (2, 9)
+    assert apply("pad", (2, 9), padding=2, value=-1.5).output_shape == (2, 13)
+
+
+def test_pad_modes_keep_pytorchs_limits() -> None:
+    # reflect: each side below the size (3 < 4); circular: at most the size (4 ≤ 4);
+    # replicate: any (10 on a single position).
+    assert apply("pad", (1, 4), padding=3, mode="reflect").output_shape == (1, 10)
+    assert apply("pad", (1, 4), padding=[[4, 0]], mode="circular").output_shape == (1, 8)
+    assert apply("pad", (1, 1), padding=10, mode="replicate").output_shape == (1, 21)
+    _refused("pad", (1, 4), "reflect padding (4) must be smaller than the input (4)",
+             padding=[[0, 4]], mode="reflect")  # fmt: skip
+    _refused("pad", (1, 4), "circular padding (5) may not exceed the input (4)",
+             padding=5, mode="circular")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shape", "params", "message"),
+    [
+        ((3, 8, 8), {"padding": "same"}, 'padding "same" needs a kernel and a stride'),
+        # F.pad: 'Padding mode "reflect" doesn't take in value argument'.
+        ((3, 8, 8), {"padding": 1, "mode": "reflect", "value": 2},
+         "value (2) applies to constant padding only"),
+        ((3, 8, 8), {"padding": [1, 1, 1]}, "padding has 3 values, but the input has 2"),
+        ((64,), {"padding": 1}, "pad needs spatial axes"),
+    ],
+)  # fmt: skip
+def test_pad_refusals(shape: tuple[int, ...], params: dict[str, object], message: str) -> None:
+    _refused("pad", shape, message, **params)
+
+
+@pytest.mark.parametrize(
+    ("params", "channels"),
+    [
+        ({}, 8),  # x[:, 0:] keeps all 8
+        ({"start": 2, "end": 5}, 3),  # channels 2, 3, 4
+        ({"start": -3}, 3),  # the last three: 5, 6, 7
+        ({"end": -1}, 7),  # all but the last
+        ({"start": -100, "end": 100}, 8),  # clamped to 0:8, as Python does
+        ({"start": 4, "end": None}, 4),  # torch.chunk(x, 2, dim=1)[1]
+    ],
+)
+def test_channel_slice_follows_pythons_rules(params: dict[str, object], channels: int) -> None:
+    effect = apply("channel_slice", (8, 5, 5), **params)
+    assert (effect.output_shape, effect.params) == ((channels, 5, 5), 0)
+
+
+def test_channel_slice_of_a_flat_input_and_empty_slices() -> None:
+    assert apply("channel_slice", (10,), start=4).output_shape == (6,)
+    # 8:8 and 5:2 keep nothing (PyTorch gives a tensor of 0 channels).
+    _refused("channel_slice", (8, 4), "the slice 10: of 8 channels is empty (Python's slice "
+             "rules make it 8:8); keep at least one channel", start=10)  # fmt: skip
+    _refused("channel_slice", (8, 4), "the slice 5:2 of 8 channels is empty", start=5, end=2)
+    _refused("channel_slice", (8, 4), "the slice -1:-3 of 8", start=-1, end=-3)
+
+
+def test_channel_shuffle() -> None:
+    # Reshape 6 = 3 × 2, transpose, flatten: the shape is kept, nothing is learned.
+    effect = apply("channel_shuffle", (6, 4, 4), groups=3)
+    assert (effect.output_shape, effect.params) == ((6, 4, 4), 0)
+    _refused("channel_shuffle", (6, 4, 4), "groups (4) must divide the channels (6)", groups=4)
+    _refused("channel_shuffle", (6,), "channel_shuffle needs spatial axes", groups=2)
+
+
+def test_layer_norm_counts_a_scale_and_a_shift_per_channel() -> None:
+    # ConvNeXt-T's stem norm: LayerNorm2d(96), 96 weights + 96 biases.
+    assert apply("layer_norm", (96, 56, 56)).params == 192
+    assert apply("layer_norm", (96, 56, 56), bias=False).params == 96
+    assert apply("layer_norm", (96, 56, 56), elementwise_affine=False).params == 0
+    # On a flat input, torch.nn.LayerNorm(768): 2·768.
+    assert apply("layer_norm", (768,)).params == 1536
+
+
+def test_instance_norm() -> None:
+    # PyTorch's default is affine=False: no parameters; affine: 2·C.
+    assert apply("instance_norm", (64, 32, 32)).params == 0
+    assert apply("instance_norm", (64, 32, 32), affine=True).params == 128
+    assert apply("instance_norm", (3, 1, 1), track_running_stats=True).output_shape == (3, 1, 1)
+    # PyTorch: "Expected more than 1 spatial element when training" (in eval mode too,
+    # unless it keeps running statistics).
+    _refused("instance_norm", (3, 1, 1), "instance_norm normalises each channel over its "
+             "spatial positions, and the input [3, 1, 1] has one")  # fmt: skip
+    _refused("instance_norm", (3, 1), "instance_norm normalises each channel")
+    _refused("instance_norm", (64,), "instance_norm needs spatial axes")
+
+
+def test_local_response_norm_scale_and_prelu() -> None:
+    # AlexNet's LocalResponseNorm(5): no parameters.
+    assert apply("local_response_norm", (96, 55, 55), size=5).params == 0
+    _refused("local_response_norm", (96,), "local_response_norm needs spatial axes", size=5)
+    # Layer scale: one factor per channel (ConvNeXt's gamma of 96).
+    assert apply("scale", (96, 56, 56)).params == 96
+    assert apply("scale", (10,)).params == 10
+    # PReLU: one shared slope, or one per channel.
+    assert apply("prelu", (8, 4, 4)).params == 1
+    assert apply("prelu", (8, 4, 4), num_parameters=8).params == 8
+    _refused("prelu", (8, 4, 4), "num_parameters (3) must be 1 or the channels (8)",
+             num_parameters=3)  # fmt: skip
