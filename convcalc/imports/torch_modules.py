@@ -217,6 +217,45 @@ def _softmax(arguments: dict[str, Any], shape: Shape) -> tuple[str, dict[str, An
     return "softmax", {}
 
 
+def _instance_norm(arguments: dict[str, Any], shape: Shape) -> tuple[str, dict[str, Any]]:
+    # PyTorch reads num_features only for the affine weights or the running statistics.
+    if arguments["affine"] or arguments["track_running_stats"]:
+        _channels("num_features", arguments["num_features"], shape)
+    names = ("momentum", "track_running_stats")
+    return "instance_norm", _affine(arguments) | _pick(arguments, *names)
+
+
+def _layer_norm(arguments: dict[str, Any], shape: Shape) -> tuple[str, dict[str, Any]]:
+    # torch.nn.LayerNorm normalises the last dimensions: convcalc's layer_norm on a flat
+    # input [N] is LayerNorm(N). (Over the channels of [C, H, W], ConvNeXt's LayerNorm2d,
+    # is no torch.nn module.)
+    if _ints(arguments["normalized_shape"]) != shape:
+        raise _fail(
+            f"normalized_shape is {describe(arguments['normalized_shape'])}, but convcalc "
+            f"follows LayerNorm over the features of a flat input, here {shape[0]}",
+            "normalized_shape",
+        )
+    return "layer_norm", _pick(arguments, "elementwise_affine", "bias", "eps")
+
+
+def _pad(mode: str) -> Callable[[dict[str, Any], Shape], tuple[str, dict[str, Any]]]:
+    def translate(arguments: dict[str, Any], shape: Shape) -> tuple[str, dict[str, Any]]:
+        padding, axes = arguments["padding"], len(shape) - 1
+        if isinstance(padding, tuple | list):
+            if len(padding) != 2 * axes:
+                raise _fail(
+                    f"expected one number, or {2 * axes} (before and after each spatial axis, "
+                    f"the last axis first), got {describe(padding)}",
+                    "padding",
+                )
+            # torch.nn.functional.pad's order: (before, after) of the last axis first.
+            padding = [list(padding[2 * axis : 2 * axis + 2]) for axis in reversed(range(axes))]
+        value = {"value": arguments["value"]} if "value" in arguments else {}
+        return "pad", {"padding": padding, "mode": mode} | value
+
+    return translate
+
+
 def _same_kind(
     kind: str, *names: str
 ) -> Callable[[dict[str, Any], Shape], tuple[str, dict[str, Any]]]:
@@ -283,6 +322,16 @@ _GROUP_NORM = (
     ("device", None),
     ("dtype", None),
 )
+_INSTANCE_NORM = (
+    ("num_features", REQUIRED),
+    ("eps", 1e-5),
+    ("momentum", 0.1),
+    ("affine", False),
+    ("track_running_stats", False),
+    ("device", None),
+    ("dtype", None),
+)
+_PADDING = (("padding", REQUIRED),)
 _INPLACE = (("inplace", False),)
 _DROPOUT = (("p", 0.5), *_INPLACE)
 
@@ -322,6 +371,61 @@ MODULES: dict[str, Module] = {
         ),
         *_family("BatchNorm", _BATCH_NORM, _batch_norm, (("bias", True),)),
         *_family("Dropout", _DROPOUT, _same_kind("dropout", "p", "inplace")),
+        *_family("InstanceNorm", _INSTANCE_NORM, _instance_norm, (("bias", True),)),
+        *_family("ZeroPad", _PADDING, _pad("constant")),
+        *_family("ConstantPad", (*_PADDING, ("value", REQUIRED)), _pad("constant")),
+        *_family("ReflectionPad", _PADDING, _pad("reflect")),
+        *_family("ReplicationPad", _PADDING, _pad("replicate")),
+        *_family("CircularPad", _PADDING, _pad("circular")),
+        Module(
+            "PixelShuffle",
+            (("upscale_factor", REQUIRED),),
+            (),
+            (2,),
+            _same_kind("pixel_shuffle", "upscale_factor"),
+        ),
+        Module(
+            "PixelUnshuffle",
+            (("downscale_factor", REQUIRED),),
+            (),
+            (2,),
+            _same_kind("pixel_unshuffle", "downscale_factor"),
+        ),
+        Module(
+            "ChannelShuffle",
+            (("groups", REQUIRED),),
+            (),
+            None,
+            _same_kind("channel_shuffle", "groups"),
+        ),
+        Module(
+            "LayerNorm",
+            (
+                ("normalized_shape", REQUIRED),
+                ("eps", 1e-5),
+                ("elementwise_affine", True),
+                ("bias", True),
+                ("device", None),
+                ("dtype", None),
+            ),
+            (),
+            (0,),
+            _layer_norm,
+        ),
+        Module(
+            "LocalResponseNorm",
+            (("size", REQUIRED), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0)),
+            (),
+            None,
+            _same_kind("local_response_norm", "size", "alpha", "beta", "k"),
+        ),
+        Module(
+            "PReLU",
+            (("num_parameters", 1), ("init", 0.25), ("device", None), ("dtype", None)),
+            (),
+            None,
+            _same_kind("prelu", "num_parameters", "init"),
+        ),
         Module(
             "Upsample",
             (
@@ -365,6 +469,17 @@ MODULES: dict[str, Module] = {
         Module("Tanh", (), (), None, _same_kind("tanh")),
         Module("Hardswish", _INPLACE, (), None, _same_kind("hardswish", "inplace")),
         Module("Softmax", (("dim", None),), (), None, _softmax),
+        Module("Hardsigmoid", _INPLACE, (), None, _same_kind("hardsigmoid", "inplace")),
+        Module("Mish", _INPLACE, (), None, _same_kind("mish", "inplace")),
+        Module("ELU", (("alpha", 1.0), *_INPLACE), (), None, _same_kind("elu", "alpha", "inplace")),
+        Module("SELU", _INPLACE, (), None, _same_kind("selu", "inplace")),
+        Module(
+            "Softplus",
+            (("beta", 1.0), ("threshold", 20.0)),
+            (),
+            None,
+            _same_kind("softplus", "beta", "threshold"),
+        ),
         Module("Dropout", _DROPOUT, (), None, _same_kind("dropout", "p", "inplace")),
         Module("Identity", (), (), None, _same_kind("identity"), ignores_arguments=True),
     )

@@ -142,12 +142,54 @@ def modules(draw: st.DrawFn, name: str) -> tuple[dict[str, Any], Shape]:
         a["momentum"] = draw(st.sampled_from([0.1, None, 0.3]))
         a["affine"] = draw(st.booleans())
         a["track_running_stats"] = draw(st.booleans())
+    elif family == "InstanceNorm":
+        # PyTorch reads num_features only for affine weights or running statistics.
+        a["num_features"] = channels + 1 if _rarely(draw) else channels
+        a["eps"] = draw(st.sampled_from([1e-5, 1e-3]))
+        a["momentum"] = draw(st.sampled_from([0.1, None]))
+        a["affine"] = draw(st.booleans())
+        a["track_running_stats"] = draw(st.booleans())
+    elif family == "LayerNorm":
+        a["normalized_shape"] = channels + 1 if _rarely(draw) else channels
+        a["eps"] = draw(st.sampled_from([1e-5, 1e-6]))
+        a["elementwise_affine"] = draw(st.booleans())
+        a["bias"] = draw(st.booleans())
+    elif family == "LocalResponseNorm":
+        a["size"] = draw(st.integers(1, 5))
+        a["alpha"] = draw(st.sampled_from([1e-4, 0.5]))
+    elif family in ("ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad", "CircularPad"):
+        # Sides up to 3 on inputs from 1: reflect (below the size) and circular (at most
+        # the size) are refused now and then, by both.
+        a["padding"] = (
+            draw(st.integers(0, 3))
+            if draw(st.booleans())
+            else tuple(draw(st.integers(0, 3)) for _ in range(2 * n))
+        )
+        if family == "ConstantPad":
+            a["value"] = draw(st.sampled_from([0.0, 1.5, -2.0]))
+    elif family == "PixelShuffle":
+        a["upscale_factor"] = draw(st.integers(1, 3))
+    elif family == "PixelUnshuffle":
+        a["downscale_factor"] = draw(st.integers(1, 3))
+    elif family == "ChannelShuffle":
+        a["groups"] = draw(
+            st.integers(1, 4) if _rarely(draw) else st.sampled_from(_divisors(channels))
+        )
+    elif family == "PReLU":
+        a["num_parameters"] = draw(st.sampled_from([1, channels, channels + 1]))
+        a["init"] = draw(st.sampled_from([0.25, 0.1]))
+    elif family == "ELU":
+        a["alpha"] = draw(st.sampled_from([1.0, 0.5]))
+        a["inplace"] = draw(st.booleans())
+    elif family == "Softplus":
+        a["beta"] = draw(st.sampled_from([1.0, 2.0]))
+        a["threshold"] = draw(st.sampled_from([20.0, 10.0]))
     elif family == "GroupNorm":
         a["num_groups"] = draw(st.sampled_from(_divisors(channels)))
         a["num_channels"] = channels
         a["eps"] = draw(st.sampled_from([1e-5, 1e-3]))
         a["affine"] = draw(st.booleans())
-    elif family in ("ReLU", "ReLU6", "SiLU", "Hardswish"):
+    elif family in ("ReLU", "ReLU6", "SiLU", "Hardswish", "Hardsigmoid", "Mish", "SELU"):
         a["inplace"] = draw(st.booleans())
     elif family == "LeakyReLU":
         a["negative_slope"] = draw(st.sampled_from([0.01, 0.2]))
