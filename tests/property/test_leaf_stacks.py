@@ -257,15 +257,89 @@ def _upsample(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> dict[str,
 def _norm(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
     channels = shape[0]
     params: dict[str, Any] = {}
-    kind = draw(st.sampled_from(["batch_norm", "group_norm"]))
+    kinds = ["batch_norm", "group_norm", "layer_norm", "instance_norm", "local_response_norm"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "group_norm":
         divisors = _divisors(channels)
         params["num_groups"] = draw(
             st.integers(1, 4) if _rarely(draw) else st.sampled_from(divisors)
         )
-    if draw(st.booleans()):
+    if kind == "local_response_norm":
+        params["size"] = draw(st.integers(1, 5))
+    if kind == "layer_norm":
+        for name in ("elementwise_affine", "bias"):
+            if draw(st.booleans()):
+                params[name] = draw(st.booleans())
+    elif kind != "local_response_norm" and draw(st.booleans()):
         params["affine"] = draw(st.booleans())
+    if kind == "instance_norm" and draw(st.booleans()):
+        # With running statistics PyTorch takes a single position, which it otherwise
+        # refuses.
+        params["track_running_stats"] = draw(st.booleans())
     return {kind: params} if params or draw(st.booleans()) else kind
+
+
+def _learned(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
+    """A learned factor per channel, or a PReLU with one slope or one per channel
+    (rarely neither: refused by both)."""
+    if draw(st.booleans()):
+        return "scale"
+    channels = shape[0]
+    count = channels + 1 if _rarely(draw) else draw(st.sampled_from([1, channels]))
+    params: dict[str, Any] = {}
+    _put(params, "num_parameters", count, 1, draw)
+    return {"prelu": params} if params else "prelu"
+
+
+def _pad(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> dict[str, Any]:
+    ndim = len(shape) - 1
+    # Sides up to 3 on inputs that shrink down the stack: reflect (below the size) and
+    # circular (at most the size) are refused now and then, by both.
+    params: dict[str, Any] = {"padding": _padding(draw, (3,) * ndim, ["int", "axes", "pairs"])}
+    mode = draw(st.sampled_from(["constant", "constant", "reflect", "replicate", "circular"]))
+    _put(params, "mode", mode, "constant", draw)
+    if (mode == "constant" and draw(st.booleans())) or _rarely(draw):
+        params["value"] = draw(st.sampled_from([0.0, 1.5, -2]))  # not 0: constant only
+    return {"pad": params}
+
+
+def _channel_shuffle(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> dict[str, Any]:
+    channels = shape[0]
+    groups = draw(st.integers(1, 4) if _rarely(draw) else st.sampled_from(_divisors(channels)))
+    return {"channel_shuffle": {"groups": groups}}
+
+
+def _channel_slice(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
+    """Python's slice rules: indices from past either end, negative ones, empty slices."""
+    channels = shape[0]
+    index = st.integers(-channels - 1, channels + 1)
+    params: dict[str, Any] = {}
+    if draw(st.booleans()):
+        params["start"] = draw(index)
+    if draw(st.booleans()):
+        params["end"] = draw(st.none() | index)
+    return {"channel_slice": params} if params else "channel_slice"
+
+
+def _factor(draw: st.DrawFn, fits: list[int]) -> int:
+    """A factor from 1 to 3 that fits (those above 1 more often), rarely any."""
+    if _rarely(draw):
+        return draw(st.integers(1, 3))
+    return draw(st.sampled_from([*fits, *fits[1:], *fits[1:]]))
+
+
+def _rearrange(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
+    """A channel slice, or on [C, H, W] (all PyTorch's pixel shuffles take) a pixel
+    shuffle or unshuffle."""
+    channels, sizes = shape[0], shape[1:]
+    kind = draw(st.sampled_from(["channel_slice", "pixel_shuffle", "pixel_unshuffle"]))
+    if kind == "channel_slice" or len(sizes) != 2:
+        return _channel_slice(draw, shape, field)
+    if kind == "pixel_shuffle":
+        fits = [r for r in (1, 2, 3) if channels % (r * r) == 0]
+        return {kind: {"upscale_factor": _factor(draw, fits)}}
+    fits = [r for r in (1, 2, 3) if all(size % r == 0 for size in sizes)]
+    return {kind: {"downscale_factor": _factor(draw, fits)}}
 
 
 def _activation(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
@@ -274,6 +348,9 @@ def _activation(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
         "leaky_relu": {"negative_slope": 0.2},
         "dropout": {"p": 0.25},
         "gelu": {"approximate": "tanh"},
+        "elu": {"alpha": 0.5},
+        "softplus": {"beta": 2, "threshold": 10},
+        "drop_path": {"drop_prob": 0.1},
     }
     if kind in extra and draw(st.booleans()):
         return {kind: extra[kind]}
@@ -287,39 +364,68 @@ def _linear(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
 
 
 SPATIAL = [_conv] * 4 + [_conv_transpose] * 2 + [_pool] * 3 + [_adaptive, _upsample, _upsample]
-SPATIAL += [_norm, _activation]
-FLAT = [_linear, _linear, _norm, _activation]
+SPATIAL += [_norm, _activation, _learned, _pad, _channel_shuffle]
+FLAT = [_linear, _linear, _norm, _activation, _learned, _channel_slice]
 
 
 def _layer(draw: st.DrawFn, shape: tuple[int, ...], field: bool) -> Any:
+    """A layer for an input of `shape`. For fields, no channel slice and no pixel
+    shuffle: `stacks` draws those where they are sound (see `_separates`)."""
     if len(shape) == 1:
         if draw(st.integers(0, 5)) == 5:
             return "flatten"
         return draw(st.sampled_from(FLAT))(draw, shape, field)
     if draw(st.integers(0, 15)) == 15:
         return "flatten"
-    return draw(st.sampled_from(SPATIAL))(draw, shape, field)
+    return draw(st.sampled_from(SPATIAL if field else [*SPATIAL, _rearrange, _rearrange]))(
+        draw, shape, field
+    )
+
+
+def _separates(spec: Any, separated: bool) -> bool:
+    """Whether, after this layer, the channels at one position see different positions
+    of the input: a pixel unshuffle puts each of r² positions in its own channels, and
+    every layer but a convolution over all channels (groups 1) keeps them apart. A field
+    is over all the channels of a position (SPEC §3): after that, a channel slice or a
+    pixel shuffle would pick some of the channels, which see less than the field says.
+    """
+    kind, params = kind_params(spec)
+    if kind == "pixel_unshuffle":
+        return True
+    mixes = kind in ("conv", "conv_transpose") and params.get("groups", 1) == 1
+    return separated and not mixes
 
 
 @st.composite
 def stacks(
-    draw: st.DrawFn, ndims: tuple[int, ...], field: bool, lead: Any = None
+    draw: st.DrawFn,
+    ndims: tuple[int, ...],
+    field: bool,
+    lead: Any = None,
+    channels_from: st.SearchStrategy[int] | None = None,
 ) -> dict[str, Any]:
     """A model document: an input and 1 to 6 leaf layers. Each layer is drawn for the
     shape PyTorch gives before it; a layer PyTorch rejects ends the stack. `lead`, if
-    given, draws the first layer."""
+    given, draws the first layer; `channels_from`, the input's channels (1 to 6)."""
     ndim = draw(st.sampled_from(ndims))
     low, high = (FIELD_SIZES if field else SHAPE_SIZES)[ndim]
     budget = FIELD_BUDGET[ndim] if field else SHAPE_BUDGET
-    channels = draw(st.integers(1, 6))
+    channels = draw(channels_from or st.integers(1, 6))
     sizes = _axes(draw, ndim, st.integers(low, high))
     layers: list[Any] = []
     x = torch.zeros(2, channels, *sizes)
+    separated = False  # see _separates
     for index in range(draw(st.integers(1, 6))):
+        shape = tuple(x.shape[1:])
         if lead is not None and index == 0:
-            spec = lead(draw, tuple(x.shape[1:]), field)
+            spec = lead(draw, shape, field)
+        elif field and len(shape) > 1 and draw(st.integers(0, 5)) == 0:
+            spec = _rearrange(draw, shape, field)
+            if separated and kind_params(spec)[0] != "pixel_unshuffle":
+                break
         else:
-            spec = _layer(draw, tuple(x.shape[1:]), field)
+            spec = _layer(draw, shape, field)
+        separated = _separates(spec, separated)
         try:
             y, _ = run_one(spec, x)
         except TorchRejects:
@@ -474,6 +580,17 @@ def test_receptive_fields_match_gradients_2d_3d(document: dict[str, Any]) -> Non
 def test_receptive_fields_after_a_transposed_convolution_1d(document: dict[str, Any]) -> None:
     """What follows a transposed convolution reads units whose fields vary, overlap
     out of order or are empty (a kernel shorter than the stride, dilation)."""
+    compared = compare_with_torch(document)
+    if compared is not None:
+        check_fields(document, *compared, every_row=True)
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(stacks(ndims=(2,), field=True, lead=_rearrange, channels_from=st.sampled_from([3, 4, 8, 9])))
+def test_receptive_fields_through_pixel_shuffles_2d(document: dict[str, Any]) -> None:
+    """A pixel shuffle reads position y // r (stride 1/r, like nearest upsampling); a
+    pixel unshuffle puts r × r positions in the channels of one (a window r wide at
+    stride r). The input's channels are often a multiple of 2² or 3²."""
     compared = compare_with_torch(document)
     if compared is not None:
         check_fields(document, *compared, every_row=True)

@@ -10,9 +10,11 @@ convcalc):
 - `measure_fields` builds a linear twin of the network for receptive fields: float64,
   every weight positive, biases off, pools as all-ones depthwise convolutions with the
   same window (max replaced by average, as the gradient method needs), pointwise
-  layers as identities (they do not change which positions a unit sees). Each output
-  unit probed gets its own copy of the input in the batch, and one backward pass gives
-  the input positions every probed unit depends on.
+  layers as identities (they do not change which positions a unit sees), channel
+  slices, shuffles and pixel shuffles as themselves. An output unit is every channel at
+  one position (a field is over all the channels, SPEC §3); each unit probed gets its
+  own copy of the input in the batch, and one backward pass gives the input positions
+  every probed unit depends on.
 
   Every padding position (and every position a transposed convolution or a linear
   interpolation would read past the border) is made explicit and carries a marker `e`,
@@ -36,7 +38,24 @@ from torch import nn
 
 torch.set_num_threads(1)
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+
+class DropPath(nn.Module):
+    """Stochastic depth as timm's DropPath: while training, each sample's input is zeroed
+    with probability drop_prob (the rest scaled up); at inference, the identity."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0:
+            return x
+        keep = 1 - self.drop_prob
+        mask = x.new_empty(x.shape[0], *[1] * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
     "relu": nn.ReLU,
     "relu6": nn.ReLU6,
     "leaky_relu": nn.LeakyReLU,
@@ -48,10 +67,27 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "softmax": lambda: nn.Softmax(dim=1),
     "dropout": nn.Dropout,
     "identity": nn.Identity,
+    "hardsigmoid": nn.Hardsigmoid,
+    "mish": nn.Mish,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "softplus": nn.Softplus,
+    "drop_path": DropPath,
 }
 
-#: Pointwise kinds: the shape is kept and each unit reads one position.
-POINTWISE = {*ACTIVATIONS, "batch_norm", "group_norm"}
+#: Pointwise kinds: the shape is kept and each unit reads one position. (Instance
+#: normalisation reads every position through its statistics, a global path: the field
+#: twin holds it constant, as SPEC §6.5 measures a local field.)
+POINTWISE = {
+    *ACTIVATIONS,
+    "batch_norm",
+    "group_norm",
+    "layer_norm",
+    "instance_norm",
+    "local_response_norm",
+    "scale",
+    "prelu",
+}
 
 
 class TorchRejects(Exception):
@@ -111,12 +147,55 @@ def _module(name: str, ndim: int) -> Any:
 
 
 class Pad(nn.Module):
-    def __init__(self, pairs: tuple[tuple[int, int], ...], value: float = 0.0) -> None:
+    def __init__(
+        self,
+        pairs: tuple[tuple[int, int], ...],
+        value: float | None = 0.0,
+        mode: str = "constant",
+    ) -> None:
         super().__init__()
-        self.pad, self.value = _flat_pad(pairs), value
+        self.pad, self.value, self.mode = _flat_pad(pairs), value, mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x, self.pad, value=self.value)
+        return F.pad(x, self.pad, mode=self.mode, value=self.value)
+
+
+class LayerNorm2d(nn.Module):
+    """ConvNeXt's LayerNorm2d: torch.nn.LayerNorm over the channels, channels last."""
+
+    def __init__(self, channels: int, **options: Any) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, **options)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class Scale(nn.Module):
+    """Layer scale: a learned factor per channel (timm's LayerScale, channels first)."""
+
+    def __init__(self, channels: int, ndim: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(channels, *[1] * ndim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class ChannelSlice(nn.Module):
+    def __init__(self, start: int, end: int | None) -> None:
+        super().__init__()
+        self.start, self.end = start, end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start : self.end]
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's reshape–transpose–reshape (what torch.nn.ChannelShuffle computes)."""
+    batch, channels, *sizes = x.shape
+    y = x.reshape(batch, groups, channels // groups, *sizes).transpose(1, 2)
+    return y.reshape(batch, channels, *sizes)
 
 
 class Crop(nn.Module):
@@ -179,8 +258,32 @@ def exact_layer(spec: str | dict[str, Any], x: torch.Tensor) -> nn.Module:
         return _module("BatchNorm", max(ndim, 1))(channels, **p)
     if kind == "group_norm":
         return nn.GroupNorm(p.pop("num_groups"), channels, **p)
+    if kind == "layer_norm":
+        return nn.LayerNorm(channels, **p) if ndim == 0 else LayerNorm2d(channels, **p)
+    if kind == "local_response_norm":
+        return nn.LocalResponseNorm(**p)
+    if kind == "scale":
+        return Scale(channels, ndim)
+    if kind == "prelu":
+        return nn.PReLU(**p)
+    if kind == "channel_slice":
+        return ChannelSlice(p.get("start", 0), p.get("end"))
+    if kind == "channel_shuffle":
+        return nn.ChannelShuffle(p["groups"])
     if ndim == 0:
         raise TorchRejects(f"{kind} on a flat input")
+    if kind == "instance_norm":
+        return _module("InstanceNorm", ndim)(channels, **p)
+    if kind == "pad":
+        pairs = pad_pairs(p["padding"], sizes, (1,) * ndim, (1,) * ndim)
+        return Pad(pairs, p.get("value"), p.get("mode", "constant"))
+    if kind in ("pixel_shuffle", "pixel_unshuffle"):
+        # PyTorch's rearrange the last two dimensions, whatever comes before them.
+        if ndim != 2:
+            raise ValueError("the tests give pixel shuffles [C, H, W] inputs only")
+        if kind == "pixel_shuffle":
+            return nn.PixelShuffle(p["upscale_factor"])
+        return nn.PixelUnshuffle(p["downscale_factor"])
     if kind == "conv":
         p.pop("in_channels", None)
         padding = p.pop("padding", 0)
@@ -360,6 +463,19 @@ def field_layer(
         return lambda x, e: norm(x)
     if kind in POINTWISE:
         return lambda x, e: x
+    if kind == "channel_slice":
+        part = slice(p.get("start", 0), p.get("end"))
+        return lambda x, e: x[:, part]
+    if kind == "channel_shuffle":
+        return lambda x, e: channel_shuffle(x, p["groups"])
+    if kind == "pixel_shuffle":
+        return lambda x, e: F.pixel_shuffle(x, p["upscale_factor"])
+    if kind == "pixel_unshuffle":
+        return lambda x, e: F.pixel_unshuffle(x, p["downscale_factor"])
+    if kind == "pad":
+        # Whatever fills the padding, a unit that reads it touches the border: marked.
+        pairs = pad_pairs(p["padding"], sizes, (1,) * ndim, (1,) * ndim)
+        return lambda x, e: marked_pad(x, pairs, e)
     # Flat rows have no field; their twins only let a network run on past its last field.
     if kind == "flatten":
         return lambda x, e: x.flatten(1)
@@ -501,7 +617,9 @@ def measure_fields(
     for step, out in zip(steps, shapes, strict=True):
         y = step(y, e)
         assert tuple(y.shape[1:]) == out, f"field twin gives {tuple(y.shape[1:])}, torch {out}"
-    y[(torch.arange(batch), torch.zeros(batch, dtype=torch.long), *columns)].sum().backward()
+    # A unit is every channel at a position: a pixel unshuffle puts a position's r²
+    # inputs in r² channels.
+    y.sum(dim=1)[(torch.arange(batch), *columns)].sum().backward()
     assert x.grad is not None
     marks = e.grad if e.grad is not None else torch.zeros_like(e)  # None: nothing padded
     seen = x.grad != 0
@@ -538,6 +656,8 @@ def period_bound(
         for axis in range(ndim):
             if kind == "conv_transpose":
                 slope = Fraction(1, per_axis(p.get("stride", 1), ndim)[axis])
+            elif kind == "pixel_shuffle":
+                slope = Fraction(1, p["upscale_factor"])
             elif kind == "upsample":
                 slope = 1 / Fraction(str(per_axis(p["scale_factor"], ndim)[axis]))
             elif kind.startswith("adaptive"):
@@ -701,6 +821,10 @@ def _slope(spec: Any, sizes: tuple[int, ...], out: tuple[int, ...], axis: int) -
         return Fraction(per_axis(p.get(key, 1), ndim)[axis])
     if kind == "conv_transpose":
         return Fraction(1, per_axis(p.get("stride", 1), ndim)[axis])
+    if kind == "pixel_shuffle":
+        return Fraction(1, p["upscale_factor"])
+    if kind == "pixel_unshuffle":
+        return Fraction(p["downscale_factor"])
     if kind == "upsample" and p.get("scale_factor") is not None:
         return 1 / Fraction(str(per_axis(p["scale_factor"], ndim)[axis]))
     if kind == "upsample" or kind.startswith("adaptive"):
