@@ -241,15 +241,25 @@ def _layer_norm(arguments: dict[str, Any], shape: Shape) -> tuple[str, dict[str,
 def _pad(mode: str) -> Callable[[dict[str, Any], Shape], tuple[str, dict[str, Any]]]:
     def translate(arguments: dict[str, Any], shape: Shape) -> tuple[str, dict[str, Any]]:
         padding, axes = arguments["padding"], len(shape) - 1
+        sides = _ints(padding)
+        if sides and min(sides) < 0:
+            raise _fail(
+                f"negative padding crops the input; convcalc's pad only adds, got "
+                f"{describe(padding)}",
+                "padding",
+            )
         if isinstance(padding, tuple | list):
-            if len(padding) != 2 * axes:
+            # torch.nn.functional.pad's order: (before, after) of the last axis first. With
+            # zeros or a constant it may pad only the last axes; more would pad channels.
+            lengths = range(2, 2 * axes + 1, 2) if mode == "constant" else (2 * axes,)
+            if len(padding) not in lengths:
                 raise _fail(
-                    f"expected one number, or {2 * axes} (before and after each spatial axis, "
-                    f"the last axis first), got {describe(padding)}",
+                    f"expected one number, or {' or '.join(map(str, lengths))} (before and after "
+                    f"each spatial axis, the last axis first), got {describe(padding)}",
                     "padding",
                 )
-            # torch.nn.functional.pad's order: (before, after) of the last axis first.
-            padding = [list(padding[2 * axis : 2 * axis + 2]) for axis in reversed(range(axes))]
+            pairs = [list(padding[2 * axis : 2 * axis + 2]) for axis in range(len(padding) // 2)]
+            padding = [*[[0, 0]] * (axes - len(pairs)), *reversed(pairs)]
         value = {"value": arguments["value"]} if "value" in arguments else {}
         return "pad", {"padding": padding, "mode": mode} | value
 
