@@ -410,7 +410,7 @@ def stacks(
     ndim = draw(st.sampled_from(ndims))
     low, high = (FIELD_SIZES if field else SHAPE_SIZES)[ndim]
     budget = FIELD_BUDGET[ndim] if field else SHAPE_BUDGET
-    channels = draw(channels_from or st.integers(1, 6))
+    channels = draw(st.integers(1, 6) if channels_from is None else channels_from)
     sizes = _axes(draw, ndim, st.integers(low, high))
     layers: list[Any] = []
     x = torch.zeros(2, channels, *sizes)
