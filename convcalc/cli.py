@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from convcalc.errors import ConvcalcError, Where
+from convcalc.text import printable, quote, shorten
 
 __all__ = ["app", "main"]
 
@@ -98,7 +99,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
         return check_shape([_scalar(part) for part in text.split("x")])
     except ConvcalcError as error:
         raise ConvcalcError(
-            f"expected a shape like 3x224x224 (channels, then 1 to 3 spatial sizes), got {text!r}",
+            "expected a shape like 3x224x224 (channels, then 1 to 3 spatial sizes), "
+            f"got {quote(text)}",
             Where("--input"),
         ) from error
 
@@ -180,7 +182,7 @@ def layer(
         if not looks_printed(kind):
             known = ", ".join(sorted(KINDS))
             raise ConvcalcError(
-                f"unknown layer kind {kind!r}; known: {known}; or a PyTorch module as "
+                f"unknown layer kind {quote(kind)}; known: {known}; or a PyTorch module as "
                 "print(model) shows it, such as Conv2d(3, 64, kernel_size=(3, 3))",
                 Where("KIND"),
             )
@@ -386,7 +388,8 @@ def parse_range(text: str) -> range:
     low, high = (int(found[1]), int(found[2])) if found else (0, 0)
     if not 1 <= low <= high:
         raise ConvcalcError(
-            f"expected LO..HI with 1 ≤ LO ≤ HI, such as 32..256; got {text!r}", Where("--range")
+            f"expected LO..HI with 1 ≤ LO ≤ HI, such as 32..256; got {quote(text)}",
+            Where("--range"),
         )
     if high - low >= MAX_SEARCH:
         raise ConvcalcError(
@@ -536,7 +539,9 @@ def export(
         with open(output, "w", encoding="utf-8") as file:
             file.write(text)
     except OSError as error:
-        raise ConvcalcError(f"cannot write {output}: {error.strerror}", Where("--output")) from None
+        raise ConvcalcError(
+            f"cannot write {quote(output)}: {error.strerror}", Where("--output")
+        ) from None
 
 
 def main() -> None:
@@ -561,7 +566,9 @@ def main() -> None:
     except (typer.Exit, typer.Abort) as stop:
         sys.exit(getattr(stop, "exit_code", 2))
     except TyperException as error:
-        sys.stderr.write(f"error: {error.format_message()}\n")
+        # Click quotes the bad value as it was typed: escape it, keep to one line, and
+        # cut a long one short (its own messages take at most 100 characters).
+        sys.stderr.write(f"error: {printable(shorten(error.format_message(), 200))}\n")
         sys.exit(2)
     except BrokenPipeError:
         # The reader went away (`| head`): not an error of ours; keep Python quiet about it.

@@ -3,11 +3,16 @@
 The core raises `ConvcalcError` with a message that says what was expected; the loader
 and the analysis add where (file, line, layer path) as the error travels up; the CLI
 alone turns it into an `error:` line and exit status 2.
+
+`str()` of an error is one line, whatever it quotes: control characters from the input
+(a newline in a key, an escape in a file name) are escaped there (convcalc.text).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from convcalc.text import printable
 
 __all__ = ["ConvcalcError", "Where"]
 
@@ -43,4 +48,4 @@ class ConvcalcError(ValueError):
 
     def __str__(self) -> str:
         place = str(self.where) if self.where is not None else ""
-        return f"{place}: {self.message}" if place else self.message
+        return printable(f"{place}: {self.message}" if place else self.message)

@@ -18,6 +18,7 @@ from convcalc.model.layers import parameters as layer_parameters
 from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
 from convcalc.model.params import MAX_INT, accepts, describe, positive_int, schema_of
 from convcalc.source import MAX_DEPTH, Document, PathKey, format_path
+from convcalc.text import quote, shorten
 
 __all__ = [
     "BLOCKS",
@@ -55,7 +56,7 @@ def build_layer(
         if name not in fields:
             known = _known(fields) if fields else "none"
             raise ConvcalcError(
-                f"unknown parameter {name!r} for {kind}; known: {known}", where(name)
+                f"unknown parameter {quote(name)} for {kind}; known: {known}", where(name)
             )
     missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in given]
     if missing:
@@ -96,7 +97,8 @@ def build_model(document: Document) -> Model:
     for key in data:
         if key not in _MODEL_KEYS and not key.startswith("x-"):
             raise ConvcalcError(
-                f"unknown key {key!r}; known: {_known(_MODEL_KEYS)} (and x-… for your own use)",
+                f"unknown key {quote(key)}; known: {_known(_MODEL_KEYS)} "
+                "(and x-… for your own use)",
                 document.where((key,)),
             )
     name = data.get("name")
@@ -183,7 +185,7 @@ def _block_fields(
         if key not in (*required, *optional, "name"):
             known = _known((*required, *optional, "name"))
             raise ConvcalcError(
-                f"unknown key {key!r} in {kind}; known: {known}", document.where((*path, key))
+                f"unknown key {quote(key)} in {kind}; known: {known}", document.where((*path, key))
             )
     for key in required:
         if key not in value:
@@ -247,7 +249,9 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
         return _build_block(document, kind, given, (*path, kind))
     if kind not in KINDS:
         known = _known((*KINDS, *BLOCKS))
-        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", document.where(path))
+        raise ConvcalcError(
+            f"unknown layer kind {quote(kind)}; known: {known}", document.where(path)
+        )
     if given is None:
         given = {}
     elif not isinstance(given, dict):
@@ -305,7 +309,8 @@ def open_document(source: str, input_shape: Shape | None = None) -> Document:
         bundled = model_path(source)
         if bundled is None:
             raise ConvcalcError(
-                f"{source}: no such file or bundled model (bundled: {', '.join(model_names())})"
+                f"{shorten(source)}: no such file or bundled model "
+                f"(bundled: {', '.join(model_names())})"
             )
         source, label = str(bundled), bundled.name
     file, text = read(source)

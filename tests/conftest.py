@@ -3,6 +3,7 @@ with `pytest --update-snapshots`)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 from dataclasses import dataclass
@@ -36,10 +37,17 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
         monkeypatch.setattr(sys, "argv", ["convcalc", *args])
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
         code = 0
+        limit, collecting = sys.getrecursionlimit(), gc.isenabled()
         try:
             main()
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else 1
+        finally:
+            # The console script raises the recursion limit and turns off the cycle
+            # collector for its one run; the tests that follow get them back.
+            sys.setrecursionlimit(limit)
+            if collecting:
+                gc.enable()
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

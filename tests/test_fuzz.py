@@ -11,10 +11,8 @@ example models, mutated. Each example runs under an alarm, so a hang fails the t
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +22,7 @@ import pytest
 pytest.importorskip("hypothesis")
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from convcalc.analysis.analyze import analyze
@@ -33,6 +31,7 @@ from convcalc.loader import BLOCKS, build_model
 from convcalc.model.layers import KINDS
 from convcalc.source import parse
 from tests.helpers import ROOT
+from tests.hostile.harness import CONTROL
 
 #: Seconds one example may take before it counts as a hang (none comes near it).
 HANG_GUARD = 10
@@ -184,9 +183,10 @@ def as_text(document: Any, form: str) -> str:
 
 
 def check_error(error: ConvcalcError, file: str) -> None:
-    """convcalc's own error: one line, naming the place (the file, at least)."""
+    """convcalc's own error: one line without control characters, naming the place (the
+    file, at least)."""
     text = str(error)
-    assert "\n" not in text, text
+    assert not CONTROL.search(text) and "\n" not in text, repr(text)
     assert text.startswith(file), text
 
 
@@ -247,29 +247,24 @@ Run = Callable[..., Any]
 
 
 @pytest.fixture
-def run(cli: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
-    """`cli`, leaving the interpreter as it was: the console script raises the recursion
-    limit and turns off the cycle collector for its one run."""
-    limit, collecting = sys.getrecursionlimit(), gc.isenabled()
+def run(cli: Callable[..., Any]) -> Callable[..., Any]:
+    """`cli` under the hang guard."""
 
     def once(*args: str, stdin: str | bytes = b"") -> Any:
-        try:
-            with hang_guard():
-                return cli(*args, stdin=stdin)
-        finally:
-            sys.setrecursionlimit(limit)
-            if collecting:
-                gc.enable()
+        with hang_guard():
+            return cli(*args, stdin=stdin)
 
-    yield once
+    return once
 
 
 def check_run(result: Any) -> None:
-    """Success, or exit status 2 with one `error:` line and nothing on standard output."""
+    """Success, or exit status 2 with one `error:` line (no control characters) and
+    nothing on standard output."""
     assert result.code in (0, 2), result
     if result.code == 2:
         assert result.stderr.startswith("error: "), result.stderr
         assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
+        assert not CONTROL.search(result.stderr[:-1]), repr(result.stderr)
         assert result.stdout == "", result.stdout
     assert "Traceback" not in result.stderr
 
@@ -337,6 +332,8 @@ def test_layer_flags(
         max_size=2,
     ),
 )
+# Found by this test: a key that is a newline made a two-line error.
+@example({"\n": None, "layers": []}, "json", [])
 def test_net_on_standard_input(run: Run, document: Any, form: str, args: list[str]) -> None:
     check_run(run("net", "-", *args, stdin=as_text(document, form)))
 

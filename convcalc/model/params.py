@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Any, TypeVar
 
 from convcalc.errors import ConvcalcError
+from convcalc.text import shorten
 
 __all__ = [
     "MAX_INT",
@@ -75,11 +76,12 @@ def param(check: Check, default: Any = ..., doc: str = "") -> Any:
 
 
 def describe(value: Any) -> str:
-    """A value as the user wrote it, for messages: 0, true, 3.0, "abc", [1, 2]."""
+    """A value as the user wrote it, for messages: 0, true, 3.0, "abc", [1, 2]; a long
+    one shortened, to its start and its length."""
     try:
-        return json.dumps(value)
+        return shorten(json.dumps(value))
     except (TypeError, ValueError):
-        return repr(value)
+        return shorten(repr(value))
 
 
 def _fail(expected: str, value: Any) -> ConvcalcError:

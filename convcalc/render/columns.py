@@ -11,6 +11,7 @@ from enum import Enum
 from fractions import Fraction
 
 from convcalc.analysis.analyze import ReceptiveField, Row
+from convcalc.text import printable
 
 __all__ = [
     "Column",
@@ -105,10 +106,11 @@ def _field(field: ReceptiveField | None, exact: bool) -> dict[Column, str]:
 
 
 def cells(row: Row, exact: bool = False) -> dict[Column, str]:
-    """A row's text in every column: exact (CSV) or readable (table, Markdown)."""
+    """A row's text in every column: exact (CSV) or readable (table, Markdown); names
+    (an imported model's may hold anything) with control characters escaped."""
     return {
-        Column.LAYER: row.path if exact else (row.name or row.path),
-        Column.KIND: row.kind,
+        Column.LAYER: printable(row.path if exact else (row.name or row.path)),
+        Column.KIND: printable(row.kind),
         Column.OUTPUT_SHAPE: format_shape(row.output_shape, "x" if exact else "×"),
         Column.PARAMS: str(row.params) if exact else format_count(row.params),
         Column.MACS: str(row.macs) if exact else format_si(row.macs),

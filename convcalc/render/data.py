@@ -18,6 +18,7 @@ from convcalc.render.columns import (
     format_count,
     format_si,
 )
+from convcalc.text import printable
 
 if TYPE_CHECKING:  # `layer` and `net` need neither; importing them costs start-up time
     from convcalc.analysis.sizes import Period, SizeCheck
@@ -254,5 +255,7 @@ def to_markdown(analysis: Analysis) -> str:
             f"{format_axes(field.effective_padding)}"
         )
     for warning in analysis.warnings:
-        lines.append(f"- warning `{warning.code}` at `{warning.path}`: {warning.message}")
+        lines.append(
+            printable(f"- warning `{warning.code}` at `{warning.path}`: {warning.message}")
+        )
     return "\n".join(lines) + "\n"

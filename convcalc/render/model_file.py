@@ -1,11 +1,16 @@
 """A model document (the plain data of a model file) → YAML that reads like the files in
 `examples/`: one layer a line, its parameters as a flow mapping, blocks indented.
 `convcalc export` writes it; `convcalc net` reads it back to the same analysis.
+
+Text is written with its control characters escaped (convcalc.text): an imported
+model's layer names may hold them, and a model file's may not.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from convcalc.text import printable
 
 __all__ = ["to_yaml"]
 
@@ -31,6 +36,7 @@ def to_yaml(data: dict[str, Any], comment: str | None = None) -> str:
             # write them; PyYAML's default puts the dashes under the key.
             super().increase_indent(flow, False)
 
+    Dumper.add_representer(str, lambda dumper, value: dumper.represent_str(printable(value)))
     Dumper.add_representer(
         _Flow, lambda dumper, value: dumper.represent_mapping("tag:yaml.org,2002:map", value, True)
     )
@@ -54,7 +60,7 @@ def to_yaml(data: dict[str, Any], comment: str | None = None) -> str:
         default_flow_style=False,
         width=1_000_000,  # a layer per line, however long its parameters
     )
-    return f"# {comment}\n{text}" if comment else text
+    return f"# {printable(comment)}\n{text}" if comment else text
 
 
 def _layers(items: Any) -> Any:

@@ -12,6 +12,8 @@ only the largest field's formula.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from convcalc.analysis.analyze import Analysis, Row
 from convcalc.errors import ConvcalcError, Where
 from convcalc.model.axes import AXIS_NAMES
 from convcalc.render.columns import format_axes, format_shape
+from convcalc.text import printable, quote
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -42,8 +45,8 @@ _LONGEST_TICK = 33
 
 def _label(row: Row, longest: int = 200) -> str:
     """A row as the table names it: its name if it has one, else its path (the middle
-    left out beyond `longest` characters)."""
-    text = row.name or row.path
+    left out beyond `longest` characters), control characters escaped."""
+    text = printable(row.name or row.path)
     if len(text) <= longest:
         return text
     half = (longest - 1) // 2
@@ -114,19 +117,19 @@ def _find_row(analysis: Analysis, layer: str | None) -> Row:
         found = [row for row in analysis.rows if row.name == layer]
     if not found:
         raise ConvcalcError(
-            f"no layer with the name or path {layer!r}; the table's Layer column names them",
+            f"no layer with the name or path {quote(layer)}; the table's Layer column names them",
             Where("--layer"),
         )
     if len(found) > 1:
         paths = ", ".join(row.path for row in found[:3]) + (", …" if len(found) > 3 else "")
         raise ConvcalcError(
-            f"{len(found)} layers are named {layer!r} ({paths}); give one's path",
+            f"{len(found)} layers are named {quote(layer)} ({paths}); give one's path",
             Where("--layer"),
         )
     (row,) = found
     if row.fields is None:
         raise ConvcalcError(
-            f"{layer} has no field of its own: its units see the whole input (no spatial "
+            f"{quote(layer)} has no field of its own: its units see the whole input (no spatial "
             "axes, or after a global pooling)",
             Where("--layer"),
         )
@@ -141,18 +144,19 @@ def unit_field(analysis: Analysis, unit_text: str, layer: str | None = None) -> 
     sizes = row.output_shape[1:]
     names = AXIS_NAMES[len(sizes)]
     parts = unit_text.split(",")
-    if len(parts) != len(sizes) or not all(p.strip().isdigit() for p in parts):
+    # isdecimal, not isdigit: int() reads no superscript ² (a digit, not a decimal).
+    if len(parts) != len(sizes) or not all(p.strip().isdecimal() for p in parts):
         raise ConvcalcError(
             f"expected one unit index per spatial axis ({', '.join(names)}), such as "
             f"{','.join('0' * len(sizes))}, for {_label(row)}, whose output is "
-            f"{format_shape(row.output_shape)}; got {unit_text!r}",
+            f"{format_shape(row.output_shape)}; got {quote(unit_text)}",
             Where("--field-of"),
         )
     unit = tuple(int(p) for p in parts)
     for axis, index, size in zip(names, unit, sizes, strict=True):
         if index >= size:
             raise ConvcalcError(
-                f"unit {unit_text} is outside {_label(row)}'s output "
+                f"unit {quote(unit_text)} is outside {_label(row)}'s output "
                 f"{format_shape(row.output_shape)}: on axis {axis} the indices run 0 … "
                 f"{size - 1}",
                 Where("--field-of"),
@@ -173,20 +177,45 @@ def _check_path(path: str) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise ConvcalcError(
-            f"expected a file name ending in .svg or .png, got {path!r}", Where("--plot")
+            f"expected a file name ending in .svg or .png, got {quote(path)}", Where("--plot")
         )
     return FORMATS[suffix]
 
 
-def _require_matplotlib() -> None:
-    """matplotlib is imported only here and in the drawing functions, only when a
-    picture is asked for."""
+@contextmanager
+def _matplotlib() -> Iterator[None]:
+    """matplotlib, imported here (only when a picture is asked for), quiet and the same
+    everywhere while the picture is drawn and written: its defaults rather than the
+    user's matplotlibrc (which may ask for TeX), text shown as written (a `$` in a layer
+    name is no mathtext), and nothing on standard error. Its log (a font cache being
+    built, a configuration folder it cannot write) goes nowhere unless the program has
+    set up logging; its warnings (a glyph missing from the font) are dropped. Nothing
+    outside is changed."""
+    import logging
+    import warnings
+
+    quiet = logging.NullHandler()  # a logger with a handler leaves out Python's last resort
+    log = logging.getLogger("matplotlib")
+    log.addHandler(quiet)
     try:
-        import matplotlib.figure  # noqa: F401  (the drawing functions import from it)
-    except ImportError:
-        raise ConvcalcError(
-            "pictures need matplotlib: pip install 'convcalc[plot]'", Where("--plot")
-        ) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                import matplotlib.figure  # and matplotlib, which the drawing functions use
+            except ImportError:
+                raise ConvcalcError(
+                    "pictures need matplotlib: pip install 'convcalc[plot]'", Where("--plot")
+                ) from None
+            with matplotlib.rc_context():
+                matplotlib.rcdefaults()
+                # Text stays text in SVG (searchable, small), and ids are fixed so that the
+                # same model gives the same file.
+                matplotlib.rcParams.update(
+                    {"text.parse_math": False, "svg.fonttype": "none", "svg.hashsalt": "convcalc"}
+                )
+                yield
+    finally:
+        log.removeHandler(quiet)
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -199,20 +228,16 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _save(figure: Figure, path: str, format: str) -> None:
-    import matplotlib
-
-    # Text stays text in SVG (searchable, small), and ids and dates are fixed so that
-    # the same model gives the same file.
+    # No date in an SVG, so that the same model gives the same file.
     metadata: dict[str, Any] = {"Date": None} if format == "svg" else {}
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "convcalc"}):
-        try:
-            # "tight": the constrained layout alone can leave an equal-aspect picture's axis
-            # label outside the figure.
-            figure.savefig(path, format=format, dpi=_DPI, metadata=metadata, bbox_inches="tight")
-        except OSError as error:
-            raise ConvcalcError(
-                f"cannot write {path!r}: {error.strerror or error}", Where("--plot")
-            ) from None
+    try:
+        # "tight": the constrained layout alone can leave an equal-aspect picture's axis
+        # label outside the figure.
+        figure.savefig(path, format=format, dpi=_DPI, metadata=metadata, bbox_inches="tight")
+    except OSError as error:
+        raise ConvcalcError(
+            f"cannot write {quote(path)}: {error.strerror or error}", Where("--plot")
+        ) from None
 
 
 def _draw_growth(analysis: Analysis) -> Figure:
@@ -274,7 +299,7 @@ def _draw_growth(analysis: Analysis) -> Figure:
     plot.set_xlim(-0.5, len(rows) - 0.5)
     plot.grid(axis="y", which="major", alpha=0.3)
     figure.legend(loc="outside right upper", fontsize=8)
-    title = f"{analysis.name} · " if analysis.name else ""
+    title = f"{printable(analysis.name)} · " if analysis.name else ""
     field = analysis.receptive_field
     plot.set_title(
         f"{title}input {format_shape(analysis.input_shape)}: receptive field "
@@ -375,7 +400,7 @@ def _draw_unit(analysis: Analysis, picture: UnitField) -> Figure:
         plot.set_yticks([])
     else:
         plot.set_ylabel(f"{names[rows]} (input position)")
-    title = f"{analysis.name} · " if analysis.name else ""
+    title = f"{printable(analysis.name)} · " if analysis.name else ""
     note = ""
     if ndim == 3:
         depth = picture.spans[0]
@@ -401,13 +426,17 @@ def write_plot(
     `field_of` ("y,x") the field of that output unit of `layer` (default: the last row
     with a field)."""
     format = _check_path(path)
-    if field_of is None:
-        if layer is not None:
-            raise ConvcalcError("picks the layer of --field-of; give both", Where("--layer"))
-        _require_matplotlib()
-        figure = _draw_growth(analysis)
-    else:
+    if len(analysis.input_shape) < 2:
+        raise ConvcalcError(
+            "draws the field over the spatial axes, and the input "
+            f"{format_shape(analysis.input_shape)} has none",
+            Where("--plot"),
+        )
+    picture = None
+    if field_of is not None:
         picture = unit_field(analysis, field_of, layer)
-        _require_matplotlib()
-        figure = _draw_unit(analysis, picture)
-    _save(figure, path, format)
+    elif layer is not None:
+        raise ConvcalcError("picks the layer of --field-of; give both", Where("--layer"))
+    with _matplotlib():
+        figure = _draw_growth(analysis) if picture is None else _draw_unit(analysis, picture)
+        _save(figure, path, format)

@@ -1,5 +1,9 @@
 """Analysis → Rich tables for people. Rich is imported only here, only when a table is
-printed; a pipe gets no colour or markup codes (Rich turns them off off a terminal)."""
+printed; a pipe gets no colour or markup codes (Rich turns them off off a terminal).
+
+Text is printed as it is: Rich's markup ([bold]) and emoji codes (:smile:) are off, so a
+name is never read as either; names, paths and messages have their control characters
+escaped (convcalc.text)."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from convcalc.render.columns import (
     format_si,
 )
 from convcalc.render.data import SizesReport
+from convcalc.text import printable
 
 __all__ = [
     "console_for",
@@ -35,11 +40,12 @@ def console_for(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
     table is printed)."""
     from rich.console import Console
 
-    console = Console(file=file, highlight=False)
-    if not console.is_terminal:
-        # Off a terminal nothing limits the width; do not fold the table to 80 columns.
-        console = Console(file=file, highlight=False, width=1000)
-    return console
+    def plain(width: int | None = None) -> Console:
+        return Console(file=file, width=width, highlight=False, markup=False, emoji=False)
+
+    console = plain()
+    # Off a terminal nothing limits the width; do not fold the table to 80 columns.
+    return console if console.is_terminal else plain(1000)
 
 
 def _field_line(field: ReceptiveField | None) -> str:
@@ -53,36 +59,34 @@ def _field_line(field: ReceptiveField | None) -> str:
 
 
 def _print_explanations(console, analysis: Analysis) -> None:  # type: ignore[no-untyped-def]
-    from rich.markup import escape
-
     from convcalc.render.explain import explain
 
     console.print("Arithmetic:")
     for row in analysis.rows:
         title = f"{row.path} ({row.name})" if row.name else row.path
-        console.print(f"  {escape(title)} · {row.kind}", soft_wrap=True)
+        console.print(f"  {printable(title)} · {row.kind}", soft_wrap=True)
         for line in explain(row):
-            console.print(f"    {escape(line)}", soft_wrap=True)
+            console.print(f"    {line}", soft_wrap=True)
 
 
 def _print_warnings(console, analysis: Analysis) -> None:  # type: ignore[no-untyped-def]
-    from rich.markup import escape
+    from rich.text import Text
 
     for warning in analysis.warnings:
         console.print(
-            f"[yellow]warning[/yellow] {warning.code} at {escape(warning.path)}: "
-            f"{escape(warning.message)}",
+            Text.assemble(
+                ("warning", "yellow"),
+                printable(f" {warning.code} at {warning.path}: {warning.message}"),
+            ),
             soft_wrap=True,
-            markup=True,
         )
 
 
 def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | None = None) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     console = console_for(file)
-    title = f"{analysis.name} · " if analysis.name else ""
+    title = f"{printable(analysis.name)} · " if analysis.name else ""
     table = Table(
         title=f"{title}input {format_shape(analysis.input_shape)} → output "
         f"{format_shape(analysis.output_shape)}",
@@ -91,7 +95,7 @@ def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | N
     for column in Column:
         table.add_column(column.title, justify="right" if column.numeric else "left")
     for row in analysis.rows:
-        table.add_row(*(escape(text) for text in cells(row).values()))
+        table.add_row(*cells(row).values())
     totals = analysis.totals
     table.add_section()
     table.add_row("Total", "", "", format_count(totals.params), format_si(totals.macs), "", "", "")
@@ -226,7 +230,6 @@ def describe_period(period: Period) -> str:
 
 
 def print_sizes(report: SizesReport, file: IO[str] | None = None) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     console = console_for(file)
@@ -243,7 +246,7 @@ def print_sizes(report: SizesReport, file: IO[str] | None = None) -> None:
                 "yes" if check.valid else "no",
                 "yes" if check.clean else "no",
                 format_shape(check.output_shape) if check.output_shape else "—",
-                escape(issues),
+                printable(issues),
             )
         console.print(table)
     if report.searched:

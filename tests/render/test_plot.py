@@ -130,6 +130,7 @@ def test_unit_field_of_an_uneven_adaptive_pool() -> None:
         ("0,0,0", "one unit index per spatial axis"),
         ("a,b", "got 'a,b'"),
         ("-1,0", "got '-1,0'"),
+        ("²,0", "got '²,0'"),  # a digit, but no decimal: int() does not read it
     ],
 )
 def test_bad_units_are_refused(cli, tmp_path: Path, unit: str, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -400,3 +401,72 @@ def test_an_unwritable_file_is_an_error(cli, tmp_path: Path) -> None:  # type: i
     assert result.code == 2
     assert result.stderr.startswith("error: --plot: cannot write ")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_model_without_spatial_axes_draws_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model = "input: [10]\nlayers:\n  - linear: {out_features: 4}\n  - relu\n"
+    for picture in ("f.png", "f.svg"):
+        result = cli("net", "-", "--plot", str(tmp_path / picture), stdin=model)
+        assert (result.code, result.stdout) == (2, "")
+        assert result.stderr == (
+            "error: --plot: draws the field over the spatial axes, and the input 10 has none\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+# A layer name in mathtext ($…$ with a macro matplotlib does not know, which it would
+# refuse), one with glyphs its default font lacks (a warning each), and a name in
+# Rich's markup.
+ODD_NAMES = """\
+name: "[bold]odd[/] $x$"
+input: [1, 9, 9]
+layers:
+  - conv: {name: "$\\\\undefinedmacro$", out_channels: 1, kernel_size: 3}
+  - conv: {name: "日本語", out_channels: 1, kernel_size: 3}
+"""
+
+
+@pytest.mark.usefixtures("matplotlib")
+@pytest.mark.parametrize("picture", ["f.svg", "f.png"])
+def test_matplotlib_says_nothing_and_draws_names_as_written(tmp_path: Path, picture: str) -> None:
+    from tests.hostile.harness import run_convcalc
+
+    model = tmp_path / "odd.yaml"
+    model.write_text(ODD_NAMES)
+    path = tmp_path / picture
+    # A configuration folder matplotlib cannot make: it logs that it made another.
+    quiet = {"MPLCONFIGDIR": str(model / "not-a-folder")}
+    for args in ([], ["--field-of", "0,0", "--layer", "日本語"]):
+        result = run_convcalc(["net", str(model), "--plot", str(path), *args], env=quiet)
+        assert (result.code, result.stderr) == (0, ""), result.stderr
+    if picture.endswith(".svg"):
+        text = "".join(_svg(path).itertext())
+        assert "[bold]odd[/] $x$" in text and "日本語" in text
+        growth = tmp_path / "growth.svg"
+        assert run_convcalc(["net", str(model), "--plot", str(growth)], env=quiet).stderr == ""
+        assert "$\\undefinedmacro$" in "".join(_svg(growth).itertext())
+
+
+@pytest.mark.usefixtures("matplotlib")
+def test_titles_and_labels_escape_control_characters(tmp_path: Path) -> None:
+    # A model file may not hold such names; an imported model (here plain data) may.
+    from convcalc.analysis.analyze import analyze
+    from convcalc.api import from_dict
+    from convcalc.render.plot import write_plot
+
+    model = from_dict(
+        {
+            "name": "m\x1b[31m\u202e",
+            "input": [1, 9, 9],
+            "layers": [{"conv": {"name": "two\nlines\x85", "out_channels": 1, "kernel_size": 3}}],
+        }
+    )
+    analysis = analyze(model)
+    growth, unit = tmp_path / "growth.svg", tmp_path / "unit.svg"
+    write_plot(analysis, str(growth))
+    write_plot(analysis, str(unit), "0,0", "two\nlines\x85")
+    for path in (growth, unit):
+        text = path.read_text()
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]", text)
+        shown = "".join(_svg(path).itertext())
+        assert "m\\x1b[31m\\u202e · " in shown and "two\\nlines\\x85" in shown
