@@ -71,6 +71,9 @@ def _row(
         "params": row.params,
         "macs": row.macs,
         "receptive_field": receptive_field,
+        "qualified_name": row.qualified_name,
+        "inputs": list(row.inputs),
+        "global_context": row.global_context,
     }
     if explained:
         from convcalc.render.explain import explain
@@ -105,6 +108,15 @@ def to_json(analysis: Analysis, explained: bool = False) -> str:
             "param_bytes": totals.param_bytes,
         },
         "receptive_field": _field(analysis.receptive_field),
+        "outputs": [
+            {
+                "name": output.name,
+                "shape": list(output.shape),
+                "receptive_field": _field(output.receptive_field),
+                "global_context": output.global_context,
+            }
+            for output in analysis.outputs
+        ],
         "warnings": _warnings(analysis),
     }
     # A tree made just above, so no cycles to look for: that check costs a sixth of the
