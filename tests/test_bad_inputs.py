@@ -725,7 +725,7 @@ CASES = [
         "stdin-json-unknown-key",
         '{"input": [3, 8],\n "layer": ["relu"]}\n',
         ":2: layer",
-        "unknown key 'layer'; known: define, input, layers, name, outputs (and x-… for your own use)",
+        "unknown key 'layer'; known: define, input, layers, name, outputs (and x-…",
     ),
     stdin(
         "stdin-alias-merge-bad",
