@@ -254,12 +254,17 @@ class _Builder:
         # stands for and where it was given: duplicates are errors, `from` finds them.
         self.qualified: dict[str, tuple[int, PathKey]] = {}
         self.depth = 0
+        self.using: list[str] = []  # the qualified names of the uses being expanded
 
     # --- Places and names
 
-    def where(self, path: PathKey, name: str | None = None) -> Where:
+    def where(self, path: PathKey) -> Where:
+        """The place of the value at `path`; inside a definition, with the qualified name
+        of the use being expanded (`layer1.0: define.bottleneck.layers[0]…`)."""
         found = self.document.where(path)
-        return found if name is None else Where(f"{name}: {found.path}", found.file, found.line)
+        if path[:1] == ("define",) and self.using:
+            return Where(f"{self.using[-1]}: {found.path}", found.file, found.line)
+        return found
 
     def place(self, row_path: str, path: PathKey) -> Place:
         return Place(row_path, functools.partial(self.document.where, path))
@@ -465,7 +470,7 @@ class _Builder:
                     self.where((*value_path, "like")),
                 )
         qualified = self.name_item(name, row_path, value_path, context)
-        layer = _layer(self.document, kind, given, value_path)
+        layer = _layer(self, kind, given, value_path)
         return self.add(layer, (source,), row_path, value_path, name, qualified, context, like)
 
     def block(
@@ -674,6 +679,7 @@ class _Builder:
                 arguments[arg] = _Argument(given[arg], (*value_path, arg), context)
             else:  # a default may use the other arguments
                 arguments[arg] = _Argument(default, ("define", definition.name, "args", arg), inner)
+        self.using.append(qualified)
         output = self.items(
             definition.layers,
             ("define", definition.name, "layers"),
@@ -681,6 +687,7 @@ class _Builder:
             inner,
             source,
         )
+        self.using.pop()
         self.register(qualified, output, value_path)
         if name is not None:
             context.scope.names[name] = output
@@ -797,9 +804,9 @@ def _name(builder: _Builder, value: Any, path: PathKey) -> str | None:
     return value
 
 
-def _layer(document: Document, kind: str, given: dict[str, Any], path: PathKey) -> Layer:
+def _layer(builder: _Builder, kind: str, given: dict[str, Any], path: PathKey) -> Layer:
     def place(param: str | None) -> Where:
-        return document.where(path if param is None else (*path, param))
+        return builder.where(path if param is None else (*path, param))
 
     # Generated models repeat a few layers thousands of times: each distinct one is checked
     # and made once. Layers are immutable values, so rows can share them; repr() keeps
