@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import NamedTuple
 
+from convcalc.analysis.context import Coverage, reads_any
 from convcalc.analysis.field import AxisField, Field
 from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
-from convcalc.model.axes import AXIS_NAMES, Interpolation
+from convcalc.model.axes import AXIS_NAMES, Interpolation, Window
 from convcalc.model.layers import POINTWISE, Effect, Layer, Shape, SizeRule, format_shape
 from convcalc.model.network import INPUT, INPUT_NAME, Merge, Model, Node, Place
 
@@ -234,6 +235,11 @@ class _Walk:
         self.gridded: set[str] = set()  # runs already warned about, by their last layer
         self.index_of: dict[str, int] = {}  # row index by path, for gridding warnings
         self.flows: list[_Flow] = []
+        # Per node, its windows (None: a merge, or every unit reads the whole input) and
+        # output shape, for `coverage`, made at the first global pooling.
+        self.windows: list[tuple[Window, ...] | None] = []
+        self.shapes: list[Shape] = []
+        self.coverage: Coverage | None = None
         ndim = len(input_shape) - 1
         self.start = _Flow(
             input_shape, _identity_fields(input_shape), False, Run.start(ndim) if ndim else None
@@ -294,12 +300,30 @@ class _Walk:
                 run, ended = run.through(effect.windows, path)
                 if ended is not None:
                     self.close(ended)
-        # A layer whose units see the whole input (a global pooling) brings in global
-        # context, where the input has places to see.
-        spatial = len(self.input_shape) > 1
-        global_context = flow.global_context or (spatial and effect.windows is None)
+        # A layer whose every unit reads its whole input (a global pooling) brings in
+        # global context, if the units it reads see every input position between them.
+        # It passes on where the layer reads anything of its input (not only padding).
+        if effect.windows is None:
+            global_context = flow.global_context or (
+                len(self.input_shape) > 1 and self.sees_everything(node)
+            )
+        else:
+            global_context = flow.global_context and all(
+                reads_any(w, out, size)
+                for w, out, size in zip(
+                    effect.windows, effect.output_shape[1:], flow.shape[1:], strict=True
+                )
+            )
+        self.windows.append(effect.windows)
+        self.shapes.append(effect.output_shape)
         self.add_row(node, layer.kind, flow, effect, fields, global_context)
         return _Flow(effect.output_shape, fields, global_context, run)
+
+    def sees_everything(self, node: Node) -> bool:
+        """Whether the units `node` reads see every input position between them."""
+        if self.coverage is None:
+            self.coverage = Coverage(self.model.nodes, self.windows, self.shapes, self.input_shape)
+        return self.coverage.sees_everything(node.inputs[0])
 
     def merge(self, index: int, node: Node, flows: list[_Flow]) -> _Flow:
         merge = node.op
@@ -315,6 +339,8 @@ class _Walk:
                 self.close(flow.run)
         merged = self.union(node, output, flows)
         global_context = any(flow.global_context for flow in flows)
+        self.windows.append(None)
+        self.shapes.append(output)
         # A block's merge row reports the block's input; a merge in graph form its first.
         entry = flows[0] if node.entry is None else self._flow(node.entry)
         self.add_row(node, merge.kind, entry, effect, merged, global_context)
