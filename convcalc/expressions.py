@@ -36,8 +36,8 @@ def _tokens(text: str) -> list[str]:
         found = _TOKEN.match(text, at)
         if found is None:
             raise ConvcalcError(
-                f"cannot read {text[at : at + 10]!r} in the expression {text!r}: it takes whole "
-                "numbers, argument names, + - * // %, parentheses, min(…) and max(…)"
+                f"cannot read {text[at : at + 10].strip()!r} in the expression {text!r}: it "
+                "takes whole numbers, argument names, + - * // %, parentheses, min(…) and max(…)"
             )
         tokens.append(found.group(found.lastgroup or ""))
         at = found.end()

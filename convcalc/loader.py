@@ -283,7 +283,9 @@ class _Builder:
 
     def name_item(self, name: str | None, row_path: str, path: PathKey, context: _Context) -> str:
         """The qualified name of an item: its own name in its scope, or its seat's (its
-        position), or where that is taken already or nothing above has a name, its path."""
+        position: every item takes one), or where that is taken already or nothing above
+        has a name, its path."""
+        seat = context.seat.take() if context.seat is not None else None
         if name is not None:
             if name == INPUT_NAME:
                 raise ConvcalcError(
@@ -291,10 +293,7 @@ class _Builder:
                     self.where(path),
                 )
             return context.scope.qualify(name)
-        if context.seat is None:
-            return row_path
-        seat = context.seat.take()
-        return row_path if seat in self.qualified else seat
+        return row_path if seat is None or seat in self.qualified else seat
 
     def add(
         self,
@@ -321,7 +320,7 @@ class _Builder:
         return index
 
     def name_block(self, name: str | None, output: int, path: PathKey, context: _Context) -> None:
-        """A named block stands for its output node, for `from` to find."""
+        """A named sequential or repeat stands for its output node, for `from` to find."""
         if name is not None:
             self.register(context.scope.qualify(name), output, path)
             context.scope.names[name] = output
@@ -355,7 +354,10 @@ class _Builder:
         self, value: Any, path: PathKey, context: _Context
     ) -> tuple[Any, PathKey, _Context]:
         """`$argument` replaced by the argument's value (with where it was written and the
-        context to read it in), `${expression}` by its value; any other value as it is."""
+        context to read it in), `${expression}` by its value; any other value as it is.
+        Outside definitions a string is what it says, `$` or not (as it always was)."""
+        if context.arguments is None:
+            return value, path, context
         for _ in range(_MAX_INDIRECTION):
             if not (isinstance(value, str) and value.startswith("$")):
                 return value, path, context
@@ -397,7 +399,8 @@ class _Builder:
 
     def plain(self, value: Any, path: PathKey, context: _Context) -> Any:
         """A parameter value with every argument in it replaced."""
-        value, path, context = self.resolve(value, path, context)
+        if isinstance(value, str) and value.startswith("$"):
+            value, path, context = self.resolve(value, path, context)
         if isinstance(value, list):
             return [self.plain(item, (*path, i), context) for i, item in enumerate(value)]
         return value
@@ -428,7 +431,8 @@ class _Builder:
         return source
 
     def item(self, item: Any, path: PathKey, row_path: str, context: _Context, source: int) -> int:
-        item, path, _ = self.resolve(item, path, context)
+        if isinstance(item, str) and item.startswith("$"):
+            item, path, _ = self.resolve(item, path, context)
         if isinstance(item, str):
             kind, given = item, None
         elif isinstance(item, dict) and len(item) == 1:
@@ -454,9 +458,12 @@ class _Builder:
                 f"expected the parameters of {kind} as a mapping, got {describe(given)}",
                 self.where(value_path),
             )
-        given = {
-            key: self.plain(value, (*value_path, key), context) for key, value in given.items()
-        }
+        if any(isinstance(value, str | list) for value in given.values()):
+            given = {
+                key: self.plain(value, (*value_path, key), context) for key, value in given.items()
+            }
+        else:
+            given = dict(given)
         name = _name(self, given.pop("name", None), (*value_path, "name"))
         if "from" in given:
             source = self.find(given.pop("from"), (*value_path, "from"), context)
@@ -488,6 +495,8 @@ class _Builder:
                 self.plain(fields.get("name"), (*value_path, "name"), context),
                 (*value_path, "name"),
             )
+            if name is not None and context.seat is not None:
+                context.seat.take()  # a named block is one item of its list
             inner = self.scoped(name, context, source)
             output = self.items(
                 fields["layers"],
@@ -603,6 +612,8 @@ class _Builder:
         # repeated blocks: a copy that is one unnamed layer is `name.i` itself, any other
         # copy is a scope `name.i`. An unnamed one adds no level: its copies continue the
         # enclosing list.
+        if name is not None and context.seat is not None:
+            context.seat.take()  # a named block is one item of its list
         scope = self.scoped(name, context, source) if name is not None else None
         single = isinstance(layers, list) and len(layers) == 1 and not _named(layers[0])
         first = len(self.nodes)

@@ -224,6 +224,7 @@ class _Walk:
         self.rows: list[Row] = []
         self.warnings: list[Diagnostic] = []
         self.warned_at: list[int] = []  # the node of each warning
+        self.unread = 0  # how many of them say that input pixels go unread
         # Summaries by the identity of the fields they summarise (kept alive here).
         self.field_cache: dict[int, tuple[Field, ReceptiveField]] = {}
         # What each layer does to each shape it meets: networks repeat both a lot. Keyed by
@@ -275,7 +276,7 @@ class _Walk:
             if known is None:
                 effect = layer.apply(flow.shape)
                 windows = effect.windows
-                pointwise = windows is not None and all(w is POINTWISE for w in windows)
+                pointwise = windows is not None and all(w == POINTWISE for w in windows)
                 known = (effect, pointwise)
                 if node.like is None:
                     self.effects[key] = known
@@ -356,9 +357,9 @@ class _Walk:
         A branch is what lies on the paths from one input of the merge back to where
         they meet the other inputs' paths. Found only while such warnings stand.
         """
-        pending = [i for i, w in enumerate(self.warnings) if w.code in _UNREAD]
-        if not pending:
+        if not self.unread:
             return
+        pending = [i for i, w in enumerate(self.warnings) if w.code in _UNREAD]
         branches = _branches(self.model.nodes, node.inputs)
         forgiven: set[int] = set()
         for code in _UNREAD:
@@ -373,6 +374,7 @@ class _Walk:
             if not all(found):
                 forgiven.update(*found)
         if forgiven:
+            self.unread -= len(forgiven)
             keep = [i for i in range(len(self.warnings)) if i not in forgiven]
             self.warnings = [self.warnings[i] for i in keep]
             self.warned_at = [self.warned_at[i] for i in keep]
@@ -423,6 +425,11 @@ class _Walk:
             labels.append(label)
         if not known:
             return None
+        if all(fields == known[0] for fields in known[1:]):
+            return known[0]  # one field (a 1×1 convolution beside its input): itself
+        simple = self.simple_union(node, known, labels)
+        if simple is not None:
+            return simple
         merged = Field.merge(known, output[1:])
         path = node.place.path
         axes = list(zip(*(branch.axes for branch in known), strict=True))  # per axis, by branch
@@ -465,9 +472,40 @@ class _Walk:
                     )
         return merged
 
+    def simple_union(self, node: Node, known: list[Field], labels: list[str]) -> Field | None:
+        """The union of the common case, in integers: every branch a chain of integer
+        strides (one box, period 1, seeing something) at the same effective stride. None
+        where that is not the case (the general union below then also warns)."""
+        axes = []
+        centred: list[int] = []  # the axes on which the branches' centres differ
+        for axis in range(len(known[0].axes)):
+            fields = [branch.axes[axis] for branch in known]
+            shift = fields[0].shift
+            if any(
+                len(branch.terms) > 1
+                or f.period > 1
+                or f.shift != shift
+                or f.firsts[0] > f.lasts[0]
+                for branch, f in zip(known, fields, strict=True)
+            ):
+                return None
+            firsts = [f.firsts[0] for f in fields]
+            lasts = [f.lasts[0] for f in fields]
+            # Causal branches (WaveNet's dilated body beside its identity) end at the same
+            # position by design: sharing an edge is aligned too.
+            shared_edge = len(set(firsts)) == 1 or len(set(lasts)) == 1
+            if not shared_edge and len({f + t for f, t in zip(firsts, lasts, strict=True)}) > 1:
+                centred.append(axis)
+            axes.append(AxisField(shift, (min(firsts),), (max(lasts),)))
+        if centred:
+            return None  # the general path says where
+        term = tuple(axes)
+        return Field((term,), term)
+
     def warn(self, index: int, path: str, code: str, message: str) -> None:
         self.warnings.append(Diagnostic(path, code, message))
         self.warned_at.append(index)
+        self.unread += code in _UNREAD
 
     def add_row(
         self,

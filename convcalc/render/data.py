@@ -125,9 +125,15 @@ def to_json(analysis: Analysis, explained: bool = False) -> str:
 
 
 def to_layer_json(analysis: Analysis, explained: bool = False) -> str:
-    """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5)."""
+    """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5); a
+    layer on its own has no name and reads only its input, so no graph fields."""
     (row,) = analysis.rows
-    return json.dumps({**_row(row, explained), "warnings": _warnings(analysis)})
+    fields = {k: v for k, v in _row(row, explained).items() if k not in _GRAPH_ONLY}
+    return json.dumps({**fields, "warnings": _warnings(analysis)})
+
+
+#: Row fields that say where a row stands in a graph (SPEC §6).
+_GRAPH_ONLY = ("qualified_name", "inputs")
 
 
 def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:
