@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_SHOWN", "has_control", "printable", "quote", "shorten"]
+__all__ = ["CONTROL_CLASS", "MAX_SHOWN", "has_control", "printable", "quote", "shorten"]
 
 #: How many characters of a value a message shows; beyond, the start and the length.
 MAX_SHOWN = 100
@@ -23,7 +23,9 @@ MAX_SHOWN = 100
 #: The characters escaped, as ranges of code points (U+2028 … U+202E: the separators,
 #: then the embeddings and overrides).
 _RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0x2028, 0x202E), (0x2066, 0x2069), (0xD800, 0xDFFF))
-_FOUND = re.compile("[" + "".join(f"\\u{first:04x}-\\u{last:04x}" for first, last in _RANGES) + "]")
+#: The inside of a regular expression's character class that holds them (for the schema).
+CONTROL_CLASS = "".join(f"\\u{first:04x}-\\u{last:04x}" for first, last in _RANGES)
+_FOUND = re.compile(f"[{CONTROL_CLASS}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _ESCAPES = {
     code: _NAMED.get(chr(code), f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")

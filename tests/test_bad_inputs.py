@@ -184,7 +184,9 @@ CASES = [
         ":3: layers[0]",
         'got ["relu", "relu"]',
     ),
-    model_file("document-scalar", "hello\n", ":1", "expected a mapping with input, layers, name"),
+    model_file(
+        "document-scalar", "hello\n", ":1", "expected a mapping with define, input, layers, name"
+    ),
     # --- Signs and zeros.
     model_file(
         "padding-negative",
@@ -306,7 +308,7 @@ CASES = [
         "unknown-key-repeat",
         "input: [3, 8, 8]\nlayers:\n  - repeat: {times: 2, layers: [relu], count: 3}\n",
         ":3: layers[0].repeat.count",
-        "unknown key 'count' in repeat; known: layers, name, times",
+        "unknown key 'count' in repeat; known: from, layers, name, times",
     ),
     model_file(
         "missing-out-features",
@@ -335,14 +337,14 @@ CASES = [
     model_file(
         "add-as-mapping",
         "input: [3, 8, 8]\nlayers:\n  - add: {a: [relu], b: []}\n",
-        ":3: layers[0].add",
-        "expected add to be a list of at least two branches",
+        ":3: layers[0].add.a",
+        "unknown key 'a' in add; known: from, name",
     ),
     model_file(
         "sequential-as-mapping",
-        "input: [3, 8, 8]\nlayers:\n  - sequential: {layers: [relu]}\n",
-        ":3: layers[0].sequential",
-        'expected a list of layers, got {"layers": ["relu"]}',
+        "input: [3, 8, 8]\nlayers:\n  - sequential: {layers: relu}\n",
+        ":3: layers[0].sequential.layers",
+        'expected a list of layers, got "relu"',
     ),
     model_file(
         "repeat-layers-not-list",
@@ -716,14 +718,14 @@ CASES = [
         "stdin-null-document",
         "null\n",
         ":1",
-        "expected a mapping with input, layers, name, got null",
+        "expected a mapping with define, input, layers, name, outputs, got null",
     ),
     stdin("stdin-nul-byte", "input: [3, 8]\x00\nlayers: [relu]\n", ":1", "U+0000"),
     stdin(
         "stdin-json-unknown-key",
         '{"input": [3, 8],\n "layer": ["relu"]}\n',
         ":2: layer",
-        "unknown key 'layer'; known: input, layers, name (and x-… for your own use)",
+        "unknown key 'layer'; known: define, input, layers, name, outputs (and x-…",
     ),
     stdin(
         "stdin-alias-merge-bad",
@@ -861,7 +863,7 @@ CASES = [
     Case(
         "net-input-too-small",
         ("net", "alexnet", "--input", "3x8x8"),
-        "alexnet.yaml:18: layers[2]: ",
+        "alexnet.yaml:18: features.2: ",
         "the output would be empty on axis H",
     ),
     usage("net-batch-negative", "net resnet18 --batch=-1", "Invalid value for '--batch'"),

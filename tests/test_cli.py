@@ -33,6 +33,7 @@ def test_layer_json_of_the_issue(cli) -> None:  # type: ignore[no-untyped-def]
             "effective_stride": [2, 2],
             "effective_padding": [3, 3],
         },
+        "global_context": False,
         "warnings": [],
     }
 

@@ -8,7 +8,8 @@ import pytest
 
 from convcalc.errors import ConvcalcError
 from convcalc.loader import build_model
-from convcalc.model.network import Leaf, Merge, Repeat
+from convcalc.model.layers import Layer
+from convcalc.model.network import INPUT, Merge
 from convcalc.source import parse
 
 
@@ -134,20 +135,27 @@ def test_blocks_become_nodes() -> None:
           - concat: [[relu], []]
         """
     )
-    kinds = [type(node) for node in model.layers]
-    # sequential is grouping only: its layers take its place, their paths keep it.
-    assert kinds == [Leaf, Leaf, Repeat, Merge, Merge]
-    assert [node.where.path for node in model.layers[:2]] == [
+    # sequential is grouping only: its layers take its place, their paths keep it; a
+    # repeat is its copies; a block's branches come before its merge.
+    assert [node.place.path for node in model.nodes] == [
         "layers[0].sequential[0]",
         "layers[0].sequential[1].sequential[0]",
+        "layers[1].repeat[0].layers[0]",
+        "layers[1].repeat[1].layers[0]",
+        "layers[1].repeat[2].layers[0]",
+        "layers[2].residual.body[0]",
+        "layers[2]",
+        "layers[3].concat[0][0]",
+        "layers[3]",
     ]
-    residual = model.layers[3]
+    # Each reads the node before it; the residual's body and shortcut read its input.
+    assert [node.inputs for node in model.nodes] == [
+        (INPUT,), (0,), (1,), (2,), (3,), (4,), (5, 4), (6,), (7, 6),
+    ]  # fmt: skip
+    residual = model.nodes[6].op
     assert isinstance(residual, Merge)
-    assert (residual.kind, residual.labels, residual.branches[1]) == (
-        "add",
-        ("body", "shortcut"),
-        (),
-    )
+    assert (residual.kind, residual.labels) == ("add", ("body", "shortcut"))
+    assert model.outputs == (8,)
 
 
 def test_aliases_and_merge_keys() -> None:
@@ -159,12 +167,12 @@ def test_aliases_and_merge_keys() -> None:
           - conv: {<<: *conv, out_channels: 16, padding: 0}
         """
     )
-    first, second = model.layers
-    assert isinstance(first, Leaf) and isinstance(second, Leaf)
-    assert first.layer.padding == 1  # type: ignore[attr-defined]
-    assert second.layer.padding == 0  # type: ignore[attr-defined]  # the mapping's own key wins
+    first, second = (node.op for node in model.nodes)
+    assert isinstance(first, Layer) and isinstance(second, Layer)
+    assert first.padding == 1  # type: ignore[attr-defined]
+    assert second.padding == 0  # type: ignore[attr-defined]  # the mapping's own key wins
 
 
 def test_names_are_kept() -> None:
-    (leaf,) = load("layers:\n  - conv: {name: stem, out_channels: 4, kernel_size: 3}\n").layers
-    assert isinstance(leaf, Leaf) and leaf.name == "stem"
+    (node,) = load("layers:\n  - conv: {name: stem, out_channels: 4, kernel_size: 3}\n").nodes
+    assert (node.name, node.qualified_name) == ("stem", "stem")

@@ -6,22 +6,27 @@ only format it.
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import NamedTuple
 
+from convcalc.analysis.context import Coverage, reads_any
 from convcalc.analysis.field import AxisField, Field
 from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
-from convcalc.model.axes import AXIS_NAMES
+from convcalc.model.axes import AXIS_NAMES, Interpolation, Window
 from convcalc.model.layers import POINTWISE, Effect, Layer, Shape, SizeRule, format_shape
-from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
+from convcalc.model.network import INPUT, INPUT_NAME, Merge, Model, Node, Place
 
 __all__ = [
     "BYTES_PER_ELEMENT",
     "Analysis",
     "Diagnostic",
+    "Output",
     "ReceptiveField",
     "Row",
     "Totals",
@@ -71,6 +76,12 @@ class Row(NamedTuple):
     # For pictures and tests: per spatial axis, the exact first … last input position the
     # units at each index see (`Field.axes`; the summary above keeps only the largest).
     fields: tuple[AxisField, ...] | None = None
+    # SPEC §6: the dotted name (the path where nothing names the row), the qualified names
+    # of what it reads ("input": the model's input), and whether its units also see the
+    # whole input through a global path (a global pooling).
+    qualified_name: str = ""
+    inputs: tuple[str, ...] = ()
+    global_context: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,8 +120,21 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class Output:
+    """One output of the network (SPEC §6.6): the qualified name of the node it is,
+    its shape, its local field, and whether it also sees the whole input."""
+
+    name: str
+    shape: Shape
+    receptive_field: ReceptiveField | None
+    global_context: bool
+    fields: tuple[AxisField, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Analysis:
-    """Everything `net` reports: one row per layer or merge, totals, the field, warnings."""
+    """Everything `net` reports: one row per layer or merge, totals, the field, warnings,
+    and the outputs (the first is `output_shape` and, as far as it has one, the field)."""
 
     name: str | None
     input_shape: Shape
@@ -119,9 +143,10 @@ class Analysis:
     totals: Totals
     receptive_field: ReceptiveField | None
     warnings: tuple[Diagnostic, ...]
+    outputs: tuple[Output, ...] = ()
 
 
-Fields = Field | None  # None: the units see the whole input
+Fields = Field | None  # None: no local field (no spatial axes, or only a global path)
 
 
 def _identity_fields(shape: Shape) -> Fields:
@@ -135,7 +160,8 @@ def _shapes(shapes: list[Shape], labels: tuple[str, ...]) -> str:
 
 
 def _merge_shape(merge: Merge, shapes: list[Shape]) -> Shape:
-    """The output of a merge: the common shape (add), or the channels summed (concat)."""
+    """The output of a merge: the common shape (add), the channels summed (concat), or
+    the shapes broadcast (mul: each dimension equal, or 1 on one side)."""
     first = shapes[0]
     if merge.kind == "add":
         if any(shape != first for shape in shapes):
@@ -144,6 +170,23 @@ def _merge_shape(merge: Merge, shapes: list[Shape]) -> Shape:
                 + _shapes(shapes, merge.labels)
             )
         return first
+    if merge.kind == "mul":
+        if any(len(shape) != len(first) for shape in shapes):
+            raise ConvcalcError(
+                "mul needs inputs with the same number of dimensions; got "
+                + _shapes(shapes, merge.labels)
+            )
+        output = tuple(max(sizes) for sizes in zip(*shapes, strict=True))
+        if any(
+            size not in (1, out)
+            for shape in shapes
+            for size, out in zip(shape, output, strict=True)
+        ):
+            raise ConvcalcError(
+                "mul needs each dimension equal, or 1 where it is broadcast (a C×1×1 gate); "
+                "got " + _shapes(shapes, merge.labels)
+            )
+        return output
     if any(len(shape) != len(first) or shape[1:] != first[1:] for shape in shapes):
         raise ConvcalcError(
             f"{merge.block} needs every branch to give the same spatial size; got "
@@ -152,30 +195,38 @@ def _merge_shape(merge: Merge, shapes: list[Shape]) -> Shape:
     return (sum(shape[0] for shape in shapes), *first[1:])
 
 
+#: A spatial axis of size 1 broadcast by `mul`: every unit reads unit 0.
+_BROADCAST = Interpolation(Fraction(0), "nearest")
+
+
 class _Flow(NamedTuple):
-    """What flows from layer to layer: the shape, the field of every unit per spatial
-    axis (None: the whole input), and the current run of layers for gridding."""
+    """What flows out of a node: the shape, the local field of every unit per spatial
+    axis (None: none), whether the units also see the whole input through a global
+    path (SPEC §6.5), and the current run of layers for gridding."""
 
     shape: Shape
     fields: Fields
+    global_context: bool
     run: Run | None
 
 
+#: Warnings that say input pixels go unread: another branch that reads them forgives them.
+_UNREAD = ("uncovered-input", "dropped-input")
+
+
 class _Walk:
-    """One pass over the model: the rows and warnings gathered so far.
+    """One pass down the model's nodes, in execution order (the `torch.fx` Interpreter
+    pattern): the flow out of every node, the rows and the warnings."""
 
-    Rows are named by their place in the model file; inside a `repeat` the iteration
-    is added to the block's path (`layers[2].repeat[1].layers[0]`). `rename` maps the
-    file path prefix of the current repeat iteration to that row path prefix.
-    """
-
-    def __init__(self, input_shape: Shape) -> None:
+    def __init__(self, model: Model, input_shape: Shape) -> None:
+        self.model = model
         self.input_shape = input_shape
         self.rows: list[Row] = []
         self.warnings: list[Diagnostic] = []
+        self.warned_at: list[int] = []  # the node of each warning
+        self.unread = 0  # how many of them say that input pixels go unread
         # Summaries by the identity of the fields they summarise (kept alive here).
         self.field_cache: dict[int, tuple[Field, ReceptiveField]] = {}
-        self.rename = ("", "")
         # What each layer does to each shape it meets: networks repeat both a lot. Keyed by
         # the layer's identity: the loader shares equal layers, and a layer's hash would
         # hash all its parameters at every row. The model keeps its layers alive.
@@ -183,42 +234,52 @@ class _Walk:
         self.effects: dict[tuple[int, Shape], tuple[Effect, bool]] = {}
         self.exceeded = False  # field-exceeds-input is said once, where it first happens
         self.gridded: set[str] = set()  # runs already warned about, by their last layer
+        self.index_of: dict[str, int] = {}  # row index by path, for gridding warnings
+        self.flows: list[_Flow] = []
+        # Per node, its windows (None: a merge, or every unit reads the whole input) and
+        # output shape, for `coverage`, made at the first global pooling.
+        self.windows: list[tuple[Window, ...] | None] = []
+        self.shapes: list[Shape] = []
+        self.coverage: Coverage | None = None
+        ndim = len(input_shape) - 1
+        self.start = _Flow(
+            input_shape, _identity_fields(input_shape), False, Run.start(ndim) if ndim else None
+        )
 
-    def start(self) -> _Flow:
-        shape = self.input_shape
-        ndim = len(shape) - 1
-        return _Flow(shape, _identity_fields(shape), Run.start(ndim) if ndim else None)
-
-    def path(self, place: Place) -> str:
-        """The row path of a node: its path in the file, with repeat iterations."""
-        old, new = self.rename
-        return new + place.path[len(old) :]
-
-    def where(self, place: Place) -> Where:
-        """The node's place for a message: file and line, and its row path."""
-        found = place.where
-        return Where(self.path(place), found.file, found.line)
-
-    def nodes(self, nodes: tuple[Node, ...], flow: _Flow) -> _Flow:
-        for node in nodes:
-            if isinstance(node, Leaf):
-                flow = self.leaf(node, flow)
-            elif isinstance(node, Repeat):
-                flow = self.repeat(node, flow)
+    def run(self) -> list[_Flow]:
+        """The flow out of every node."""
+        flows = self.flows
+        nodes = self.model.nodes
+        start = self.start
+        for index, node in enumerate(nodes):
+            if type(node.op) is Merge:
+                flow = self.merge(index, node, [start if i < 0 else flows[i] for i in node.inputs])
             else:
-                flow = self.merge(node, flow)
-        return flow
+                read = node.inputs[0]
+                flow = self.leaf(index, node, start if read < 0 else flows[read])
+            flows.append(flow)
+        return flows
 
-    def leaf(self, leaf: Leaf, flow: _Flow) -> _Flow:
-        path = self.path(leaf.place)
+    def _flow(self, index: int) -> _Flow:
+        return self.start if index == INPUT else self.flows[index]
+
+    def leaf(self, index: int, node: Node, flow: _Flow) -> _Flow:
+        layer = node.op
+        assert not isinstance(layer, Merge)
+        path = node.place.path
         try:
-            key = (id(leaf.layer), flow.shape)
-            known = self.effects.get(key)
+            if node.like is not None:  # upsample: {like: …}, to that node's spatial size
+                like = self._flow(node.like)
+                layer = dataclasses.replace(layer, size=like.shape[1:])  # type: ignore[call-arg]
+            key = (id(layer), flow.shape)
+            known = self.effects.get(key) if node.like is None else None
             if known is None:
-                effect = leaf.layer.apply(flow.shape)
+                effect = layer.apply(flow.shape)
                 windows = effect.windows
-                pointwise = windows is not None and all(w is POINTWISE for w in windows)
-                known = self.effects[key] = (effect, pointwise)
+                pointwise = windows is not None and all(w == POINTWISE for w in windows)
+                known = (effect, pointwise)
+                if node.like is None:
+                    self.effects[key] = known
             effect, pointwise = known
             if flow.fields is None or effect.windows is None or len(effect.output_shape) < 2:
                 fields = None
@@ -227,9 +288,10 @@ class _Walk:
             else:
                 fields = flow.fields.through(effect.windows, effect.output_shape[1:])
         except ConvcalcError as error:
-            raise error.at(self.where(leaf.place)) from None
+            raise error.at(node.where) from None
         if effect.findings:
-            self.warnings.extend(Diagnostic(path, f.code, f.message) for f in effect.findings)
+            for finding in effect.findings:
+                self.warn(index, path, finding.code, finding.message)
         run = flow.run
         if run is not None and not pointwise:  # a pointwise layer leaves the run as it is
             if effect.windows is None or len(effect.output_shape) < 2:
@@ -239,52 +301,83 @@ class _Walk:
                 run, ended = run.through(effect.windows, path)
                 if ended is not None:
                     self.close(ended)
-        self.add_row(path, leaf.layer.kind, leaf.name, flow, effect, fields)
-        return _Flow(effect.output_shape, fields, run)
+        # A layer whose every unit reads its whole input (a global pooling) brings in
+        # global context, if the units it reads see every input position between them.
+        # It passes on where the layer reads anything of its input (not only padding).
+        if effect.windows is None:
+            global_context = flow.global_context or (
+                len(self.input_shape) > 1 and self.sees_everything(node)
+            )
+        else:
+            global_context = flow.global_context and all(
+                reads_any(w, out, size)
+                for w, out, size in zip(
+                    effect.windows, effect.output_shape[1:], flow.shape[1:], strict=True
+                )
+            )
+        self.windows.append(effect.windows)
+        self.shapes.append(effect.output_shape)
+        self.add_row(node, layer.kind, flow, effect, fields, global_context)
+        return _Flow(effect.output_shape, fields, global_context, run)
 
-    def repeat(self, repeat: Repeat, flow: _Flow) -> _Flow:
-        outer = self.rename
-        block = self.path(repeat.place)
-        for iteration in range(repeat.times):
-            self.rename = (f"{repeat.place.path}.repeat", f"{block}.repeat[{iteration}]")
-            rows = len(self.rows)
-            flow = self.nodes(repeat.layers, flow)
-            if len(self.rows) == rows:
-                break  # nothing inside (only empty lists): every other time is the same nothing
-        self.rename = outer
-        return flow
+    def sees_everything(self, node: Node) -> bool:
+        """Whether the units `node` reads see every input position between them."""
+        if self.coverage is None:
+            self.coverage = Coverage(self.model.nodes, self.windows, self.shapes, self.input_shape)
+        return self.coverage.sees_everything(node.inputs[0])
 
-    def merge(self, merge: Merge, flow: _Flow) -> _Flow:
-        outputs = []
-        warned = []  # the warnings each branch added
-        for branch in merge.branches:
-            first = len(self.warnings)
-            outputs.append(self.nodes(branch, flow))
-            warned.append(range(first, len(self.warnings)))
-        self.forgive_uncovered(warned)
-        path = self.path(merge.place)
+    def merge(self, index: int, node: Node, flows: list[_Flow]) -> _Flow:
+        merge = node.op
+        assert isinstance(merge, Merge)
+        self.forgive_unread(index, node)
         try:
-            effect = Effect(_merge_shape(merge, [out.shape for out in outputs]))
+            effect = Effect(_merge_shape(merge, [flow.shape for flow in flows]))
         except ConvcalcError as error:
-            raise error.at(self.where(merge.place)) from None
+            raise error.at(node.where) from None
         output = effect.output_shape
-        for out in outputs:
-            if out.run is not None:
-                self.close(out.run)
-        merged = self.union(merge, path, output, [out.fields for out in outputs])
-        self.add_row(path, merge.kind, merge.name, flow, effect, merged)
-        return _Flow(output, merged, Run.start(len(output) - 1) if len(output) > 1 else None)
+        for flow in flows:
+            if flow.run is not None:
+                self.close(flow.run)
+        merged = self.union(node, output, flows)
+        global_context = any(flow.global_context for flow in flows)
+        self.windows.append(None)
+        self.shapes.append(output)
+        # A block's merge row reports the block's input; a merge in graph form its first.
+        entry = flows[0] if node.entry is None else self._flow(node.entry)
+        self.add_row(node, merge.kind, entry, effect, merged, global_context)
+        return _Flow(
+            output, merged, global_context, Run.start(len(output) - 1) if len(output) > 1 else None
+        )
 
-    def forgive_uncovered(self, warned: list[range]) -> None:
+    def forgive_unread(self, index: int, node: Node) -> None:
         """Pixels one branch never reads are not lost if another branch reads them (a
         ResNet shortcut's 1×1 stride-2 convolution beside its body): such a warning
-        stands only where every branch of the merge has one of its kind."""
+        stands only where every branch into the merge has one of its kind.
+
+        A branch is what lies on the paths from one input of the merge back to where
+        they meet the other inputs' paths. Found only while such warnings stand.
+        """
+        if not self.unread:
+            return
+        pending = [i for i, w in enumerate(self.warnings) if w.code in _UNREAD]
+        branches = _branches(self.model.nodes, node.inputs)
         forgiven: set[int] = set()
-        for code in ("uncovered-input", "dropped-input"):
-            found = [{i for i in added if self.warnings[i].code == code} for added in warned]
+        for code in _UNREAD:
+            found = [
+                {
+                    i
+                    for i in pending
+                    if self.warnings[i].code == code and self.warned_at[i] in branch
+                }
+                for branch in branches
+            ]
             if not all(found):
                 forgiven.update(*found)
-        self.warnings = [w for i, w in enumerate(self.warnings) if i not in forgiven]
+        if forgiven:
+            self.unread -= len(forgiven)
+            keep = [i for i in range(len(self.warnings)) if i not in forgiven]
+            self.warnings = [self.warnings[i] for i in keep]
+            self.warned_at = [self.warned_at[i] for i in keep]
 
     def close(self, run: Run) -> None:
         """A run of layers at one resolution has ended: warn if its dilated layers left
@@ -299,6 +392,7 @@ class _Walk:
         names = AXIS_NAMES[len(run.offsets)]
         dilations = ", ".join("×".join(map(str, sorted(set(d)))) for _, d in run.dilated)
         self.warn(
+            self.index_of.get(last, -1),
             last,
             "gridding",
             f"the dilated layers {run.dilated[0][0]} … {last} (dilations {dilations}) leave "
@@ -307,21 +401,47 @@ class _Walk:
             "without a common factor above 1, such as 1, 2, 5, or a dense layer first",
         )
 
-    def union(self, merge: Merge, path: str, output: Shape, branches: list[Fields]) -> Fields:
-        """The union of the branches' fields (SPEC §3), warning where they do not align."""
-        known = [fields for fields in branches if fields is not None]
-        if len(known) < len(branches) or len(output) < 2:
+    def union(self, node: Node, output: Shape, flows: list[_Flow]) -> Fields:
+        """The union of the local fields of what a merge reads (SPEC §3, §6.5), warning
+        where they do not align. A spatial axis that `mul` broadcasts from size 1 is
+        read at unit 0 by every unit."""
+        merge = node.op
+        assert isinstance(merge, Merge)
+        if len(output) < 2:
             return None
+        known: list[Field] = []
+        labels: list[str] = []
+        for flow, label in zip(flows, merge.labels, strict=True):
+            fields = flow.fields
+            if fields is None:
+                continue  # no local field: only a global path, or nothing spatial
+            if flow.shape[1:] != output[1:]:  # broadcast by mul
+                windows = [
+                    POINTWISE if size == out else _BROADCAST
+                    for size, out in zip(flow.shape[1:], output[1:], strict=True)
+                ]
+                fields = fields.through(windows, output[1:])
+            known.append(fields)
+            labels.append(label)
+        if not known:
+            return None
+        if all(fields == known[0] for fields in known[1:]):
+            return known[0]  # one field (a 1×1 convolution beside its input): itself
+        simple = self.simple_union(node, known, labels)
+        if simple is not None:
+            return simple
         merged = Field.merge(known, output[1:])
-        axes = list(zip(*(fields.axes for fields in known), strict=True))  # per axis, by branch
-        for axis, union, fields in zip(AXIS_NAMES[len(axes)], merged.axes, axes, strict=True):
-            strides = {f.effective_stride for f in fields}
+        path = node.place.path
+        axes = list(zip(*(branch.axes for branch in known), strict=True))  # per axis, by branch
+        for axis, union, per_branch in zip(AXIS_NAMES[len(axes)], merged.axes, axes, strict=True):
+            strides = {f.effective_stride for f in per_branch}
             if len(strides) > 1:
                 listed = ", ".join(
                     f"{f.effective_stride} ({label})"
-                    for f, label in zip(fields, merge.labels, strict=True)
+                    for f, label in zip(per_branch, labels, strict=True)
                 )
                 self.warn(
+                    -1,
                     path,
                     "unaligned-branches",
                     f"the branches of this {merge.block} step through the input at different "
@@ -333,7 +453,7 @@ class _Walk:
                 # convolution, read at a stride) adds nothing to place.
                 edges = {
                     label: found
-                    for f, label in zip(fields, merge.labels, strict=True)
+                    for f, label in zip(per_branch, labels, strict=True)
                     if (found := f.mean_edges(union.period)) is not None
                 }
                 centres = {label: (first + last) / 2 for label, (first, last) in edges.items()}
@@ -343,6 +463,7 @@ class _Walk:
                 if len(set(centres.values())) > 1 and not shared_edge:
                     listed = ", ".join(f"{c} ({label})" for label, c in centres.items())
                     self.warn(
+                        -1,
                         path,
                         "unaligned-branches",
                         f"the branches of this {merge.block} are centred on different input "
@@ -351,12 +472,51 @@ class _Walk:
                     )
         return merged
 
-    def warn(self, path: str, code: str, message: str) -> None:
+    def simple_union(self, node: Node, known: list[Field], labels: list[str]) -> Field | None:
+        """The union of the common case, in integers: every branch a chain of integer
+        strides (one box, period 1, seeing something) at the same effective stride. None
+        where that is not the case (the general union below then also warns)."""
+        axes = []
+        centred: list[int] = []  # the axes on which the branches' centres differ
+        for axis in range(len(known[0].axes)):
+            fields = [branch.axes[axis] for branch in known]
+            shift = fields[0].shift
+            if any(
+                len(branch.terms) > 1
+                or f.period > 1
+                or f.shift != shift
+                or f.firsts[0] > f.lasts[0]
+                for branch, f in zip(known, fields, strict=True)
+            ):
+                return None
+            firsts = [f.firsts[0] for f in fields]
+            lasts = [f.lasts[0] for f in fields]
+            # Causal branches (WaveNet's dilated body beside its identity) end at the same
+            # position by design: sharing an edge is aligned too.
+            shared_edge = len(set(firsts)) == 1 or len(set(lasts)) == 1
+            if not shared_edge and len({f + t for f, t in zip(firsts, lasts, strict=True)}) > 1:
+                centred.append(axis)
+            axes.append(AxisField(shift, (min(firsts),), (max(lasts),)))
+        if centred:
+            return None  # the general path says where
+        term = tuple(axes)
+        return Field((term,), term)
+
+    def warn(self, index: int, path: str, code: str, message: str) -> None:
         self.warnings.append(Diagnostic(path, code, message))
+        self.warned_at.append(index)
+        self.unread += code in _UNREAD
 
     def add_row(
-        self, path: str, kind: str, name: str | None, flow: _Flow, effect: Effect, fields: Fields
+        self,
+        node: Node,
+        kind: str,
+        flow: _Flow,
+        effect: Effect,
+        fields: Fields,
+        global_context: bool,
     ) -> None:
+        path = node.place.path
         field = self.summary(fields)
         if field is not None and not self.exceeded:
             axes = AXIS_NAMES[len(field.size)]
@@ -368,17 +528,19 @@ class _Walk:
             if over:
                 self.exceeded = True
                 self.warn(
+                    len(self.rows),
                     path,
                     "field-exceeds-input",
                     f"from here on the receptive field is larger than the input "
                     f"({'; '.join(over)}): every unit's field reaches into the padding, and "
                     "at the border mostly padding; a larger input keeps the field inside",
                 )
+        self.index_of[path] = len(self.rows)
         self.rows.append(
             Row(
                 path,
                 kind,
-                name,
+                node.name,
                 flow.shape,
                 effect.output_shape,
                 effect.params,
@@ -387,8 +549,14 @@ class _Walk:
                 self.summary(flow.fields),
                 effect.rules,
                 fields.axes if fields is not None else None,
+                node.qualified_name,
+                tuple(self.name_of(i) for i in node.inputs),
+                global_context,
             )
         )
+
+    def name_of(self, index: int) -> str:
+        return INPUT_NAME if index == INPUT else self.model.nodes[index].qualified_name
 
     def summary(self, fields: Fields) -> ReceptiveField | None:
         if fields is None:
@@ -400,6 +568,34 @@ class _Walk:
         return cached[1]
 
 
+def _branches(nodes: Sequence[Node], inputs: tuple[int, ...]) -> list[set[int]]:
+    """For each input of a merge, the nodes on its paths back to where they meet the
+    paths of every other input (not those shared by all): a walk back in execution
+    order from the inputs, which stops at nodes that every input reaches."""
+    everyone = (1 << len(inputs)) - 1
+    reach: dict[int, int] = {}
+    for bit, read in enumerate(inputs):
+        reach[read] = reach.get(read, 0) | 1 << bit
+    branches: list[set[int]] = [set() for _ in inputs]
+    waiting = [-read for read in reach]
+    heapq.heapify(waiting)
+    seen = set(reach)
+    while waiting:
+        index = -heapq.heappop(waiting)  # the latest first: all its readers are done
+        mask = reach[index]
+        if mask == everyone or index == INPUT:
+            continue
+        for bit in range(len(inputs)):
+            if mask >> bit & 1:
+                branches[bit].add(index)
+        for read in nodes[index].inputs:
+            reach[read] = reach.get(read, 0) | mask
+            if read not in seen:
+                seen.add(read)
+                heapq.heappush(waiting, -read)
+    return branches
+
+
 def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> Analysis:
     """Run `model` on `input_shape` (default: the model's own) arithmetically."""
     shape = input_shape or model.input_shape
@@ -408,10 +604,12 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
             "no input shape: give --input (3x224x224) or 'input: [3, 224, 224]' in the model",
             model.where,
         )
-    walk = _Walk(shape)
-    end = walk.nodes(model.layers, walk.start())
-    if end.run is not None:
-        walk.close(end.run)
+    walk = _Walk(model, shape)
+    flows = walk.run()
+    for output in model.outputs:
+        run = (walk.start if output == INPUT else flows[output]).run
+        if run is not None:
+            walk.close(run)
     rows = tuple(walk.rows)
     totals = Totals(
         params=sum(row.params for row in rows),
@@ -419,10 +617,51 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
         activations=sum(math.prod(row.output_shape) for row in rows),
         batch=batch,
     )
-    field = next((row.receptive_field for row in reversed(rows) if row.receptive_field), None)
-    return Analysis(model.name, shape, end.shape, rows, totals, field, tuple(walk.warnings))
+    outputs = tuple(
+        Output(
+            walk.name_of(index),
+            flow.shape,
+            walk.summary(flow.fields),
+            flow.global_context,
+            flow.fields.axes if flow.fields is not None else None,
+        )
+        for index in model.outputs
+        for flow in ((walk.start if index == INPUT else flows[index]),)
+    )
+    # The network's field is that of the last row before its first output that has one
+    # (for ResNet-50 at 224×224, the output of its last block; SPEC §3, §6.6).
+    first = _ancestors(model.nodes, model.outputs[0])
+    field = next(
+        (row.receptive_field for i in reversed(first) if (row := rows[i]).receptive_field),
+        None,
+    )
+    return Analysis(
+        model.name,
+        shape,
+        outputs[0].shape,
+        rows,
+        totals,
+        field,
+        tuple(walk.warnings),
+        outputs,
+    )
+
+
+def _ancestors(nodes: Sequence[Node], output: int) -> list[int]:
+    """The nodes `output` depends on, itself included, in execution order."""
+    if output == INPUT:
+        return []
+    live = [False] * (output + 1)
+    live[output] = True
+    for index in range(output, -1, -1):
+        if live[index]:
+            for read in nodes[index].inputs:
+                if read != INPUT:
+                    live[read] = True
+    return [index for index, alive in enumerate(live) if alive]
 
 
 def analyze_layer(layer: Layer, input_shape: Shape, batch: int = 1) -> Analysis:
     """One layer on its own, as `convcalc layer` shows it: its row has the path "layer"."""
-    return analyze(Model((Leaf(layer, Place("layer")),), Where()), input_shape, batch)
+    node = Node(layer, (INPUT,), Place("layer"), None, "layer")
+    return analyze(Model((node,), (0,), Where()), input_shape, batch)

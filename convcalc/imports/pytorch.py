@@ -343,6 +343,7 @@ class _Translation:
         self.label = label
         self.values: dict[str, Any] = {}  # fx node name → _Tensor, or a Python value
         self.nodes: list[Node] = []
+        self.calls: dict[str, int] = {}  # how often each name was given
 
     def fail(self, node: Any, message: str) -> ConvcalcError:
         return ConvcalcError(
@@ -447,7 +448,11 @@ class _Translation:
             stack = list((node.meta.get("nn_module_stack") or {}).items())
             path = stack[-1][1][0] if stack and isinstance(stack[-1][1], tuple) else ""
             name = f"{path}.{node.name}" if path else node.name
-        self.nodes.append(Node(name, entry, inputs, output))
+        # A module called twice (ResNet's one `relu`) names its second call `relu_1`, as
+        # torch.fx names repeated calls: qualified names are unique (SPEC §6.1).
+        calls = self.calls.get(name, 0)
+        self.calls[name] = calls + 1
+        self.nodes.append(Node(f"{name}_{calls}" if calls else name, entry, inputs, output))
 
     # -- nodes -------------------------------------------------------------------------
 

@@ -108,11 +108,15 @@ def _field(field: ReceptiveField | None, exact: bool) -> dict[Column, str]:
 def cells(row: Row, exact: bool = False) -> dict[Column, str]:
     """A row's text in every column: exact (CSV) or readable (table, Markdown); names
     (an imported model's may hold anything) with control characters escaped."""
+    field = _field(row.receptive_field, exact)
+    if row.global_context and row.receptive_field is not None and not exact:
+        # The units also see the whole input through a global path (SPEC §6.5): 427+g.
+        field[Column.FIELD_SIZE] += "+g"
     return {
-        Column.LAYER: printable(row.path if exact else (row.name or row.path)),
+        Column.LAYER: printable(row.path if exact else (row.qualified_name or row.path)),
         Column.KIND: printable(row.kind),
         Column.OUTPUT_SHAPE: format_shape(row.output_shape, "x" if exact else "×"),
         Column.PARAMS: str(row.params) if exact else format_count(row.params),
         Column.MACS: str(row.macs) if exact else format_si(row.macs),
-        **_field(row.receptive_field, exact),
+        **field,
     }

@@ -72,6 +72,9 @@ def _row(
         "params": row.params,
         "macs": row.macs,
         "receptive_field": receptive_field,
+        "qualified_name": row.qualified_name,
+        "inputs": list(row.inputs),
+        "global_context": row.global_context,
     }
     if explained:
         from convcalc.render.explain import explain
@@ -106,6 +109,15 @@ def to_json(analysis: Analysis, explained: bool = False) -> str:
             "param_bytes": totals.param_bytes,
         },
         "receptive_field": _field(analysis.receptive_field),
+        "outputs": [
+            {
+                "name": output.name,
+                "shape": list(output.shape),
+                "receptive_field": _field(output.receptive_field),
+                "global_context": output.global_context,
+            }
+            for output in analysis.outputs
+        ],
         "warnings": _warnings(analysis),
     }
     # A tree made just above, so no cycles to look for: that check costs a sixth of the
@@ -114,9 +126,15 @@ def to_json(analysis: Analysis, explained: bool = False) -> str:
 
 
 def to_layer_json(analysis: Analysis, explained: bool = False) -> str:
-    """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5)."""
+    """`convcalc layer --json`: the fields of its one row, plus warnings (SPEC §5); a
+    layer on its own has no name and reads only its input, so no graph fields."""
     (row,) = analysis.rows
-    return json.dumps({**_row(row, explained), "warnings": _warnings(analysis)})
+    fields = {k: v for k, v in _row(row, explained).items() if k not in _GRAPH_ONLY}
+    return json.dumps({**fields, "warnings": _warnings(analysis)})
+
+
+#: Row fields that say where a row stands in a graph (SPEC §6).
+_GRAPH_ONLY = ("qualified_name", "inputs")
 
 
 def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:

@@ -51,8 +51,8 @@ def without_names(value: Any) -> Any:
 
 
 def rows(analysis: Analysis) -> list[tuple[Any, ...]]:
-    """Every row's numbers and place, without its name."""
-    return [row._replace(name=None) for row in analysis.rows]
+    """Every row's numbers and place, without its names (nor those of what it reads)."""
+    return [row._replace(name=None, qualified_name="", inputs=()) for row in analysis.rows]
 
 
 def agree(net: nn.Module, shape: tuple[int, ...], layers: list[Any]) -> Analysis:

@@ -164,7 +164,8 @@ def test_bad_picture_options_are_refused(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_ambiguous_layer_name_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_name_given_twice_is_refused_before_any_picture(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Qualified names are unique (SPEC §6.1), so --layer never finds two rows.
     model = """\
 input: [1, 8, 8]
 layers:
@@ -173,9 +174,8 @@ layers:
     result = cli("net", "-", "--plot", str(tmp_path / "f.svg"), "--field-of", "0,0",
                  "--layer", "c", stdin=model)  # fmt: skip
     assert result.code == 2
-    assert "2 layers are named 'c' (layers[0].repeat[0].layers[0], layers[0].repeat[1]" in (
-        result.stderr
-    )
+    assert "the name 'c' is given twice: here and at <stdin>:3" in result.stderr
+    assert not (tmp_path / "f.svg").exists()
 
 
 def test_without_matplotlib_one_line_says_what_to_install(

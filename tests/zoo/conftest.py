@@ -1,0 +1,33 @@
+"""The real torchvision and timm model definitions, for the zoo's tests."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def torchvision() -> Any:
+    """torchvision, or a clean skip without torch.
+
+    The torchvision wheel that installs beside the CPU build of torch on these machines
+    is a CUDA build: its `torchvision._meta_registrations` registers kernels for
+    operators this torch lacks, and `import torchvision` fails with "operator
+    torchvision::nms does not exist". The models are pure Python and need none of
+    them, so an empty module in its place lets them load. This is the one place that
+    does it.
+    """
+    pytest.importorskip("torch")
+    if "torchvision" not in sys.modules:
+        name = "torchvision._meta_registrations"
+        sys.modules.setdefault(name, types.ModuleType(name))
+    return pytest.importorskip("torchvision")
+
+
+@pytest.fixture(scope="session")
+def timm(torchvision: Any) -> Any:
+    """timm (which imports torchvision), or a clean skip."""
+    return pytest.importorskip("timm")
