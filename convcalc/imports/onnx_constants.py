@@ -490,7 +490,8 @@ class Constants:
             raise ConvcalcError(f"{node_label(node, index)}: {error.message}") from None
         for output, value in zip(operation.outputs, outputs, strict=False):
             if output:
-                self.keep(output, value)
+                # numpy gives scalars, not arrays of rank 0, for some of them (np.take).
+                self.keep(output, np.asarray(value))
 
     def shape(self, name: str, what: str) -> tuple[int, ...]:
         """The shape of a constant (a weight), from the file alone where it is written

@@ -209,6 +209,31 @@ def test_integer_arithmetic_agrees_with_the_reference_runtime(
     agree(op, [a, b])
 
 
+def test_a_chain_agrees_with_the_reference_runtime() -> None:
+    # x.size(1) // 2 as exporters write it: Gather of a scalar index gives a scalar
+    # (numpy hands those over as numpy scalars, not arrays), which Div then reads.
+    nodes = [
+        helper.make_node("Shape", ["data"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["n"], axis=0),
+        helper.make_node("Div", ["n", "two"], ["half"]),
+        helper.make_node("Unsqueeze", ["half", "zero"], ["u"]),
+        helper.make_node("Concat", ["u", "u"], ["out"], axis=0),
+    ]
+    given = {"data": GRID, "one": np.array(1, np.int64), "two": np.array(2, np.int64)}
+    given["zero"] = i64(0)
+    ours = constants(nodes, given, 17).value("out", "the value")
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [],
+        [helper.make_tensor_value_info("out", TensorProto.INT64, None)],
+        [numpy_helper.from_array(value, name) for name, value in given.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (theirs,) = ReferenceEvaluator(model).run(None, {})
+    assert ours.tolist() == theirs.tolist() == [1, 1]
+
+
 def test_slice_before_opset_10_takes_attributes() -> None:
     agree("Slice", [GRID], 9, starts=[1, -1], ends=[3, -5], axes=[1, 2])
 
