@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,16 +83,18 @@ def read_onnx(path: str, input_shape: Shape | None = None) -> dict[str, Any]:
 def _read(path: str) -> bytearray:
     """The bytes of the file, at most MAX_FILE_BYTES of them."""
     data = bytearray()
+    too_large = ConvcalcError(
+        f"{path}: larger than {MAX_FILE_BYTES:,} bytes, the most an ONNX file holds (larger "
+        "models keep their weights in external data, which convcalc does not read)"
+    )
     try:
         with open(path, "rb") as file:
+            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
+                raise too_large
             while chunk := file.read(1 << 24):
                 data += chunk
                 if len(data) > MAX_FILE_BYTES:
-                    raise ConvcalcError(
-                        f"{path}: larger than {MAX_FILE_BYTES:,} bytes, the most an ONNX "
-                        "file holds (larger models keep their weights in external data, "
-                        "which convcalc does not read)"
-                    )
+                    raise too_large
     except FileNotFoundError:
         raise ConvcalcError(f"{path}: no such file") from None
     except OSError as error:

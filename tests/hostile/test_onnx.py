@@ -436,6 +436,21 @@ def test_a_directory_named_onnx(tmp_path: Path) -> None:
     assert_clean_error(result, f"{tmp_path / 'model.onnx'}: cannot read: Is a directory")
 
 
+def test_a_file_over_2_gib_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    with path.open("wb") as file:
+        file.truncate(3 << 30)  # sparse: no disk is written
+    result = run_convcalc(["net", str(path), "--json"])
+    assert_clean_error(result, f"{path}: larger than 2,147,483,647 bytes")
+
+
+def test_an_endless_device_named_onnx_is_refused(tmp_path: Path) -> None:
+    # Read in chunks to 2 GiB at most; under the harness's 1 GiB the memory ends first.
+    (tmp_path / "zero.onnx").symlink_to("/dev/zero")
+    result = run_convcalc(["net", str(tmp_path / "zero.onnx"), "--json"])
+    assert_clean_error(result, f"{tmp_path / 'zero.onnx'}: too large to read in the memory")
+
+
 def test_weights_in_external_data_are_not_needed(tmp_path: Path) -> None:
     # The weight's values are in no file at all: its shape, in the model, is enough.
     conv = node("Conv", ["x", "w"], "y", kernel_shape=[3, 3])
