@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,23 +25,40 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from convcalc.errors import ConvcalcError, Where
 from convcalc.imports.graph import Node, to_layers
+from convcalc.imports.onnx_constants import (
+    SUBGRAPH_TYPES,
+    Attributes,
+    Constants,
+    Operation,
+    integers,
+    node_label,
+    operator_name,
+    reals,
+    shown,
+)
 from convcalc.model.layers import Shape, format_shape
 
 if TYPE_CHECKING:
     from onnx import ModelProto, NodeProto, TensorProto
 
-__all__ = ["read_onnx"]
+__all__ = ["MAX_FILE_BYTES", "read_onnx"]
 
 _T = TypeVar("_T")
 
 _INSTALL = "pip install 'convcalc[onnx]'"
+
+#: Bytes of an ONNX file: protobuf's limit on one message (a larger model keeps its
+#: weights in external data, which convcalc does not read). The file is read in chunks
+#: up to it, so that a device or a pipe named .onnx cannot fill the memory.
+MAX_FILE_BYTES = 2**31 - 1
 
 
 def read_onnx(path: str, input_shape: Shape | None = None) -> dict[str, Any]:
     """The model document of the ONNX model at `path`: `{"name", "input", "layers"}`.
 
     `input_shape` (channels first, without the batch) replaces the graph input's shape;
-    it is needed when that shape has symbolic sizes.
+    it is needed when that shape has symbolic sizes. Nothing but the file itself is
+    read: never external data.
     """
     try:
         import onnx
@@ -50,16 +68,42 @@ def read_onnx(path: str, input_shape: Shape | None = None) -> dict[str, Any]:
         ) from None
     # protobuf ships no type stubs; its DecodeError is all that is needed of it.
     decode_error: type[Exception] = importlib.import_module("google.protobuf.message").DecodeError
+    data = _read(path)
+    # The protobuf message alone: onnx.load would also follow external data.
+    model = onnx.ModelProto()
     try:
-        # Weights are not loaded: their shapes are enough, and are in the file itself.
-        model = onnx.load(path, load_external_data=False)
+        model.ParseFromString(data)
+    except decode_error:
+        raise ConvcalcError(f"{path}: not an ONNX model (the file does not parse)") from None
+    except MemoryError:
+        raise ConvcalcError(f"{path}: too large to read in the memory there is") from None
+    return _Importer(model, path).document(input_shape)
+
+
+def _read(path: str) -> bytearray:
+    """The bytes of the file, at most MAX_FILE_BYTES of them."""
+    data = bytearray()
+    too_large = ConvcalcError(
+        f"{path}: larger than {MAX_FILE_BYTES:,} bytes, the most an ONNX file holds (larger "
+        "models keep their weights in external data, which convcalc does not read)"
+    )
+    try:
+        with open(path, "rb") as file:
+            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
+                raise too_large
+            while chunk := file.read(1 << 24):
+                data += chunk
+                if len(data) > MAX_FILE_BYTES:
+                    raise too_large
     except FileNotFoundError:
         raise ConvcalcError(f"{path}: no such file") from None
     except OSError as error:
         raise ConvcalcError(f"{path}: cannot read: {error.strerror}") from None
-    except decode_error:
-        raise ConvcalcError(f"{path}: not an ONNX model (the file does not parse)") from None
-    return _Importer(model, path).document(input_shape)
+    except MemoryError:
+        raise ConvcalcError(f"{path}: too large to read in the memory there is") from None
+    if not data:
+        raise ConvcalcError(f"{path}: the file is empty, not an ONNX model")
+    return data
 
 
 def _float(value: float) -> float:
@@ -101,14 +145,13 @@ class _Op:
 
     index: int
     node: NodeProto
-    attrs: dict[str, Any]
+    attrs: Attributes
     value: str  # the value of the network it reads (after folded nodes)
     shape: Shape  # that value's shape, channels first, without the batch
 
     @property
     def label(self) -> str:
-        name = repr(self.node.name) if self.node.name else f"#{self.index}"
-        return f"node {name} ({self.node.op_type})"
+        return node_label(self.node, self.index)
 
 
 @dataclass(frozen=True)
@@ -133,22 +176,28 @@ _SAME_KIND = {
 class _Importer:
     def __init__(self, model: ModelProto, file: str) -> None:
         self.file = file
+        if not model.HasField("graph"):
+            raise self.fail(None, "the file holds no graph: not an ONNX model")
         self.graph = model.graph
-        self.opset = next(
-            (entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
-            1,
-        )
-        self.initializers: dict[str, TensorProto] = {t.name: t for t in self.graph.initializer}
-        self.producers: dict[str, tuple[int, NodeProto]] = {}
+        self.opset = self.default_opset(model)
+        self.initializers: dict[str, TensorProto] = {}
+        for tensor in self.graph.initializer:
+            name = self.text(tensor.name, "the name of an initializer")
+            if name in self.initializers:
+                raise self.fail(None, f"two initializers are named {shown(name)}")
+            self.initializers[name] = tensor
+        self.operations = [
+            Operation(index, node, tuple(node.input), tuple(node.output))
+            for index, node in enumerate(self.graph.node)
+        ]
+        self.producers: dict[str, Operation] = {}
         self.consumers: dict[str, list[NodeProto]] = {}
-        for index, node in enumerate(self.graph.node):
-            for name in node.output:
-                self.producers[name] = (index, node)
-            for name in node.input:
-                self.consumers.setdefault(name, []).append(node)
-        self.outputs = [value.name for value in self.graph.output]
-        self.constants: dict[str, Any] = {}
+        self.check_nodes()
+        self.outputs = [
+            self.text(value.name, "the name of a graph output") for value in self.graph.output
+        ]
         self.data: set[str] = set()  # the values computed from the network's input
+        self.constants = Constants(self.initializers, self.producers, self.data, self.opset)
         self.shapes: dict[str, Shape] = {}
         self.folded: set[int] = set()  # nodes translated with the node before them
         # A Pad's output → its [before, after] pairs per spatial axis and its mode,
@@ -163,158 +212,238 @@ class _Importer:
     def fail(self, op: _Op | None, message: str) -> ConvcalcError:
         return ConvcalcError(message, Where(op.label if op else "", self.file))
 
-    def constant(self, op: _Op, name: str) -> Any:
-        """The value of a constant input (an initializer, or computed from constants
-        alone, as exporters write shapes and pads), as a numpy array."""
-        if name in self.constants:
-            return self.constants[name]
-        from onnx import numpy_helper
-
-        if name in self.initializers:
-            base = str(Path(self.file).parent)
-            value = numpy_helper.to_array(self.initializers[name], base)
-        elif name in self.producers:
-            _, node = self.producers[name]
-            feeds = {i: self.constant(op, i) for i in node.input if i}
-            from onnx.reference import ReferenceEvaluator
-
-            try:
-                results: Any = ReferenceEvaluator(node, opsets={"": self.opset}).run(None, feeds)
-            # A foreign node can fail in any way; all that matters is that it did.
-            except Exception as error:
-                raise self.fail(
-                    op, f"cannot compute the constant {name!r} ({node.op_type}): {error}"
-                ) from None
-            value = results[list(node.output).index(name)]
-        else:
-            raise self.fail(op, f"reads {name!r}, which no initializer or node gives")
-        self.constants[name] = value
+    def text(self, value: str | bytes, what: str, where: str = "") -> str:
+        """A name of the file: protobuf hands over as bytes what is not UTF-8 text."""
+        if isinstance(value, bytes):
+            raise ConvcalcError(
+                f"{what} is not UTF-8 text: {shown(value)}", Where(where, self.file)
+            )
         return value
 
-    def optional(self, op: _Op, position: int) -> Any:
-        """The constant at input `position`, or None where the input is left out."""
+    def default_opset(self, model: ModelProto) -> int:
+        """The opset of the default domain, which says what each operator means."""
+        from onnx import __version__, defs
+
+        versions: list[int] = [
+            entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")
+        ]
+        if not versions:
+            raise self.fail(
+                None, "imports no opset of the default domain (ai.onnx), as every ONNX model does"
+            )
+        newest = defs.onnx_opset_version()
+        if not 1 <= versions[0] <= newest:
+            raise self.fail(
+                None,
+                f"imports opset {versions[0]} of the default domain; onnx {__version__} "
+                f"knows opsets 1 to {newest}",
+            )
+        return versions[0]
+
+    def check_nodes(self) -> None:
+        """Every name is text, every value is written once and before it is read (so
+        the nodes are in order and form no cycle), and no node holds a subgraph."""
+        written = set(self.initializers)
+        for value in self.graph.input:
+            written.add(self.text(value.name, "the name of a graph input"))
+        everywhere = {name for operation in self.operations for name in operation.outputs}
+        for operation in self.operations:
+            index, node, inputs, outputs = (
+                operation.index,
+                operation.node,
+                operation.inputs,
+                operation.outputs,
+            )
+            for text, what in (
+                (node.name, "its name"),
+                (node.op_type, "its operator"),
+                (node.domain, "its domain"),
+                *((name, "the name of a value it reads or writes") for name in inputs + outputs),
+                *((attribute.name, "the name of an attribute") for attribute in node.attribute),
+            ):
+                self.text(text, what, f"node #{index}")
+            problem = self.misfit(operation, written, everywhere)
+            if problem:
+                raise ConvcalcError(problem, Where(node_label(node, index), self.file))
+            for name in inputs:
+                self.consumers.setdefault(name, []).append(node)
+            for name in outputs:
+                if name:
+                    written.add(name)
+                    self.producers[name] = operation
+
+    @staticmethod
+    def misfit(operation: Operation, written: set[str], everywhere: set[str]) -> str:
+        """What is wrong with a node where it stands, or nothing."""
+        for attribute in operation.node.attribute:
+            if attribute.type in SUBGRAPH_TYPES or attribute.HasField("g") or attribute.graphs:
+                return (
+                    f"holds a subgraph (attribute {shown(attribute.name)}); convcalc reads no "
+                    "subgraphs (Loop, If, Scan and their kin)"
+                )
+        for name in operation.inputs:
+            if name and name not in written:
+                if name in everywhere:
+                    return (
+                        f"reads {shown(name)} before any node writes it: the nodes are out "
+                        "of order, or form a cycle"
+                    )
+                return f"reads {shown(name)}, which no initializer, graph input or node gives"
+        if not operation.outputs or not operation.outputs[0]:
+            return "has no output"
+        for name in operation.outputs:
+            if name in written:
+                return (
+                    f"writes {shown(name)}, which an initializer, the graph input or another "
+                    "node already gives"
+                )
+        return ""
+
+    def required(self, op: _Op, position: int, what: str) -> Any:
+        """The constant at input `position`, which the node needs."""
+        inputs = op.node.input
+        if position >= len(inputs) or not inputs[position]:
+            raise self.fail(op, f"has no {what} (input {position})")
+        return self.constants.value(inputs[position], f"its {what}")
+
+    def optional(self, op: _Op, position: int, what: str) -> Any:
+        """The constant at input `position`, or None where it is left out (or empty)."""
         inputs = op.node.input
         if position >= len(inputs) or not inputs[position]:
             return None
-        value = self.constant(op, inputs[position])
+        value = self.constants.value(inputs[position], f"its {what}")
         return None if value.size == 0 else value
 
+    def scales(self, op: _Op, position: int) -> list[float] | None:
+        given = self.optional(op, position, "scales")
+        return None if given is None else reals(given, "its scales")
+
     def dims(self, op: _Op, position: int, what: str) -> tuple[int, ...]:
-        """The shape of a parameter input, from the initializer alone where it is one."""
+        """The shape of a parameter input, from the file alone where it is written there."""
         inputs = op.node.input
         if position >= len(inputs) or not inputs[position]:
             raise self.fail(op, f"has no {what}")
-        name = inputs[position]
-        if name in self.initializers:
-            return tuple(self.initializers[name].dims)
-        return tuple(self.constant(op, name).shape)
+        return self.constants.shape(inputs[position], f"its {what}")
 
-    def numel(self, op: _Op, name: str) -> int:
-        if name in self.initializers:
-            return math.prod(self.initializers[name].dims)
-        return int(self.constant(op, name).size)
+    def numel(self, name: str) -> int:
+        return math.prod(self.constants.shape(name, "its parameter"))
 
     # -- the walk -------------------------------------------------------------------
 
     def document(self, input_shape: Shape | None) -> dict[str, Any]:
+        if not self.operations:
+            raise self.fail(None, "the graph has no nodes")
         source, shape = self.input(input_shape)
         if len(self.outputs) != 1:
+            names = ", ".join(map(shown, self.outputs)) or "none"
             raise self.fail(
                 None,
-                f"the graph has {len(self.outputs)} outputs ({', '.join(self.outputs)}); "
-                "convcalc follows a network with one",
+                f"the graph has {len(self.outputs)} outputs ({names}); convcalc follows a "
+                "network with one",
             )
         self.shapes[source] = shape
         self.data.add(source)
-        for node in self.graph.node:
+        for operation in self.operations:
             # A Shape's output is a constant to convcalc, which knows every shape.
-            if node.op_type != "Shape" and any(name in self.data for name in node.input):
-                self.data.update(name for name in node.output if name)
-        from onnx import helper
-
-        for index, node in enumerate(self.graph.node):
-            reads = [name for name in node.input if name in self.data]
+            if operation.node.op_type != "Shape" and any(
+                name in self.data for name in operation.inputs
+            ):
+                self.data.update(name for name in operation.outputs if name)
+        for operation in self.operations:
+            index, node = operation.index, operation.node
+            reads = [name for name in operation.inputs if name in self.data]
             if index in self.folded or not reads:
                 continue  # folded into another node, or computes constants
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
-            value = self.skip_to.get(reads[0], reads[0])
-            op = _Op(index, node, attrs, value, self.shapes[value])
-            if node.domain not in ("", "ai.onnx"):
-                raise self.fail(op, f"convcalc cannot follow operators of domain {node.domain!r}")
-            self.check_outputs(op)
-            if node.op_type in ("Add", "Sum", "Concat"):
-                self.merge(op, reads)
-                continue
-            handler = _HANDLERS.get(node.op_type)
-            if handler is None:
-                raise self.fail(
-                    op,
-                    f"convcalc cannot follow the operator {node.op_type}"
-                    + _HINTS.get(node.op_type, "")
-                    + "; it follows "
-                    + ", ".join(sorted([*_HANDLERS, "Add", "Sum", "Concat"])),
-                )
-            if len(reads) > 1:
-                raise self.fail(
-                    op,
-                    f"reads {len(reads)} computed values ({', '.join(reads)}) where convcalc "
-                    "follows one, its first input (the others must be constants)",
-                )
-            if node.input[0] != reads[0]:
-                position = list(node.input).index(reads[0])
-                raise self.fail(
-                    op,
-                    f"reads the computed value {reads[0]!r} as its input {position}; convcalc "
-                    "follows a node's first input (the others must be constants)",
-                )
-            translated = handler(self, op)
-            if translated is not None:
-                self.add_layer(op, translated)
+            try:
+                self.follow(index, node, reads)
+            except ConvcalcError as error:
+                raise error.at(Where(node_label(node, index), self.file)) from None
         (output,) = self.outputs
         if output not in self.shapes:
-            raise self.fail(None, f"the output {output!r} does not depend on the input {source!r}")
+            raise self.fail(
+                None, f"the output {shown(output)} does not depend on the input {shown(source)}"
+            )
         try:
             layers = to_layers(self.nodes, source, self.skip_to.get(output, output))
         except ConvcalcError as error:
             raise error.at(Where("", self.file)) from None
         return {"name": Path(self.file).stem, "input": list(shape), "layers": layers}
 
+    def follow(self, index: int, node: NodeProto, reads: list[str]) -> None:
+        """Translate one node that reads the network's values."""
+        value = self.skip_to.get(reads[0], reads[0])
+        op = _Op(index, node, Attributes(node), value, self.shapes[value])
+        if node.domain not in ("", "ai.onnx"):
+            raise self.fail(op, f"convcalc cannot follow operators of domain {shown(node.domain)}")
+        self.check_outputs(op)
+        if node.op_type in ("Add", "Sum", "Concat"):
+            self.merge(op, reads)
+            return
+        handler = _HANDLERS.get(node.op_type)
+        if handler is None:
+            raise self.fail(
+                op,
+                f"convcalc cannot follow the operator {operator_name(node.op_type)}"
+                + _HINTS.get(node.op_type, "")
+                + "; it follows "
+                + ", ".join(sorted([*_HANDLERS, "Add", "Sum", "Concat"])),
+            )
+        if len(reads) > 1:
+            raise self.fail(
+                op,
+                f"reads {len(reads)} computed values ({', '.join(map(shown, reads))}) where "
+                "convcalc follows one, its first input (the others must be constants)",
+            )
+        if node.input[0] != reads[0]:
+            position = list(node.input).index(reads[0])
+            raise self.fail(
+                op,
+                f"reads the computed value {shown(reads[0])} as its input {position}; convcalc "
+                "follows a node's first input (the others must be constants)",
+            )
+        translated = handler(self, op)
+        if translated is not None:
+            self.add_layer(op, translated)
+
     def input(self, override: Shape | None) -> tuple[str, Shape]:
         """The network's input (the graph input that is not an initializer) and its
         shape without the batch."""
         inputs = [value for value in self.graph.input if value.name not in self.initializers]
         if len(inputs) != 1:
-            names = ", ".join(value.name for value in inputs) or "none"
+            names = ", ".join(shown(value.name) for value in inputs) or "none"
             raise self.fail(
                 None,
                 f"the graph has {len(inputs)} inputs ({names}); convcalc follows a network "
                 "with one (and weights as initializers)",
             )
         (value,) = inputs
+        name = shown(value.name)
         dims = value.type.tensor_type.shape.dim
-        if dims and dims[0].HasField("dim_value"):
+        if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
             self.batch = dims[0].dim_value
         if override is not None:
             if dims and len(dims) != len(override) + 1:
                 raise ConvcalcError(
-                    f"the input {value.name!r} of {self.file} has {len(dims) - 1} axes after "
+                    f"the input {name} of {self.file} has {len(dims) - 1} axes after "
                     f"the batch; --input {format_shape(override)} has {len(override)}",
                     Where("--input"),
                 )
             return value.name, override
         if len(dims) < 2:
             raise self.fail(
-                None,
-                f"the input {value.name!r} has no shape [N, C, …] in the file; give --input CxHxW",
+                None, f"the input {name} has no shape [N, C, …] in the file; give --input CxHxW"
             )
         shape = []
         for axis, dim in enumerate(dims[1:], start=1):
             if not dim.HasField("dim_value") or dim.dim_value < 1:
-                size = repr(dim.dim_param) if dim.dim_param else "unknown"
+                size = (
+                    shown(self.text(dim.dim_param, f"the size of axis {axis} of the input"))
+                    if dim.dim_param
+                    else "unknown"
+                )
                 raise self.fail(
                     None,
-                    f"the input {value.name!r} has a symbolic size on axis {axis} ({size}); "
+                    f"the input {name} has a symbolic size on axis {axis} ({size}); "
                     "give --input CxHxW",
                 )
             shape.append(dim.dim_value)
@@ -327,7 +456,7 @@ class _Importer:
             if name and (name in self.consumers or name in self.outputs):
                 raise self.fail(
                     op,
-                    f"its output {position} ({name!r}) is used, but convcalc follows only "
+                    f"its output {position} ({shown(name)}) is used, but convcalc follows only "
                     "its first output",
                 )
 
@@ -349,7 +478,7 @@ class _Importer:
         shapes = [self.shapes[value] for value in values]
         described = ", ".join(map(format_shape, shapes))
         if node.op_type == "Concat":
-            axis = op.attrs.get("axis", 1)
+            axis = op.attrs.integer("axis", 1)
             rank = len(op.shape) + 1
             if axis % rank != 1:
                 raise self.fail(
@@ -386,7 +515,7 @@ class _Importer:
             where = error.where.path if error.where and error.where.path != kind else ""
             message = f"{kind}.{where}: {error.message}" if where else error.message
             raise self.fail(op, message) from None
-        held = sum(self.numel(op, name) for name in layer.params)
+        held = sum(self.numel(name) for name in layer.params)
         if held != effect.params:
             raise self.fail(
                 op,
@@ -399,9 +528,12 @@ class _Importer:
 
     # -- operators ------------------------------------------------------------------
 
-    def axes(self, op: _Op, name: str, default: int) -> list[int]:
+    def axes(self, op: _Op, name: str, default: int, minimum: int) -> list[int]:
+        """An attribute with one value per spatial axis."""
         ndim = len(op.shape) - 1
-        values = list(op.attrs.get(name, [default] * ndim))
+        if ndim < 1:
+            raise self.fail(op, f"reads {format_shape(op.shape)}, which has no spatial axes")
+        values = op.attrs.integers(name, [default] * ndim, minimum)
         if len(values) != ndim:
             raise self.fail(
                 op, f"{name} has {len(values)} values for an input with {ndim} spatial axes"
@@ -411,7 +543,7 @@ class _Importer:
     def explicit_pads(self, op: _Op) -> list[tuple[int, int]]:
         """ONNX `pads`: all the begins, then all the ends."""
         ndim = len(op.shape) - 1
-        pads = list(op.attrs.get("pads", [0] * 2 * ndim))
+        pads = op.attrs.integers("pads", [0] * 2 * ndim, 0)
         if len(pads) != 2 * ndim:
             raise self.fail(
                 op, f"pads has {len(pads)} values; {2 * ndim} expected (begins, then ends)"
@@ -422,7 +554,7 @@ class _Importer:
         self, op: _Op, kernels: list[int], strides: list[int], dilations: list[int]
     ) -> tuple[Any, str]:
         """The padding of a Conv or pool, with a Pad folded into it, and the Pad's mode."""
-        auto = op.attrs.get("auto_pad", "NOTSET")
+        auto = op.attrs.text("auto_pad", "NOTSET")
         folded, mode = self.pads.get(op.node.input[0], (None, "constant"))
         sizes = list(op.shape[1:])
         if folded is not None:
@@ -439,7 +571,7 @@ class _Importer:
         elif auto == "NOTSET":
             pairs = self.explicit_pads(op)
         else:
-            raise self.fail(op, f"unknown auto_pad {auto!r}")
+            raise self.fail(op, f"unknown auto_pad {shown(auto)}")
         if pairs is None:
             return "same", mode
         if folded is not None:
@@ -456,12 +588,12 @@ class _Importer:
                 f"its weight has shape {format_shape(weight)}, which does not fit an input "
                 f"{format_shape(op.shape)} (with the batch: rank {len(op.shape) + 1})",
             )
-        kernels = list(op.attrs.get("kernel_shape", weight[2:]))
-        strides = self.axes(op, "strides", 1)
-        dilations = self.axes(op, "dilations", 1)
-        padding, mode = self.sliding_padding(op, kernels, strides, dilations)
+        kernels = self.axes(op, "kernel_shape", 1, 1) if "kernel_shape" in op.attrs else weight[2:]
+        strides = self.axes(op, "strides", 1, 1)
+        dilations = self.axes(op, "dilations", 1, 1)
+        padding, mode = self.sliding_padding(op, list(kernels), strides, dilations)
         params: dict[str, Any] = {"out_channels": weight[0], "kernel_size": _compact(kernels)}
-        groups = op.attrs.get("group", 1)
+        groups = op.attrs.integer("group", 1, 1)
         bias = len(op.node.input) > 2 and bool(op.node.input[2])
         for name, value, default in (
             ("stride", _compact(strides), 1),
@@ -482,20 +614,22 @@ class _Importer:
             raise self.fail(
                 op, f"its weight has shape {format_shape(weight)} for {ndim} spatial axes"
             )
-        groups = op.attrs.get("group", 1)
-        kernels = list(op.attrs.get("kernel_shape", weight[2:]))
-        strides = self.axes(op, "strides", 1)
-        dilations = self.axes(op, "dilations", 1)
-        extras = self.axes(op, "output_padding", 0)
-        auto = op.attrs.get("auto_pad", "NOTSET")
-        wanted = op.attrs.get("output_shape")
+        groups = op.attrs.integer("group", 1, 1)
+        kernels = self.axes(op, "kernel_shape", 1, 1) if "kernel_shape" in op.attrs else weight[2:]
+        strides = self.axes(op, "strides", 1, 1)
+        dilations = self.axes(op, "dilations", 1, 1)
+        extras = self.axes(op, "output_padding", 0, 0)
+        auto = op.attrs.text("auto_pad", "NOTSET")
+        wanted = op.attrs.integers("output_shape", None, 0)
         if wanted is None and auto in ("SAME_UPPER", "SAME_LOWER"):
             wanted = [size * stride for size, stride in zip(op.shape[1:], strides, strict=True)]
         if wanted is not None:
             # ONNX ConvTranspose: total_padding = stride·(input − 1) + output_padding +
             # ((kernel − 1)·dilation + 1) − output_shape; SAME_UPPER puts the odd pixel
             # at the end, otherwise it goes at the start.
-            wanted = list(wanted)[-ndim:]
+            if len(wanted) not in (ndim, ndim + 2):
+                raise self.fail(op, f"output_shape {wanted} does not fit {ndim} spatial axes")
+            wanted = wanted[-ndim:]
             pairs = []
             for size, kernel, stride, dilation, extra, out in zip(
                 op.shape[1:], kernels, strides, dilations, extras, wanted, strict=True
@@ -531,11 +665,11 @@ class _Importer:
         return _Layer({"conv_transpose": params}, tuple(i for i in op.node.input[1:] if i))
 
     def pool(self, op: _Op) -> _Layer:
-        kernels = list(op.attrs.get("kernel_shape", []))
-        if len(kernels) != len(op.shape) - 1:
-            raise self.fail(op, f"kernel_shape {kernels} does not fit {format_shape(op.shape)}")
-        strides = self.axes(op, "strides", 1)  # ONNX's default stride is 1, not the kernel
-        dilations = self.axes(op, "dilations", 1)
+        if "kernel_shape" not in op.attrs:
+            raise self.fail(op, "has no kernel_shape")
+        kernels = self.axes(op, "kernel_shape", 1, 1)
+        strides = self.axes(op, "strides", 1, 1)  # ONNX's default stride is 1, not the kernel
+        dilations = self.axes(op, "dilations", 1, 1)
         padding, _ = self.sliding_padding(op, kernels, strides, dilations)
         params: dict[str, Any] = {"kernel_size": _compact(kernels)}
         if strides != kernels:
@@ -550,11 +684,11 @@ class _Importer:
             kind = "avg_pool"
             if set(dilations) != {1}:
                 raise self.fail(op, "has dilations; convcalc's avg_pool has none (as PyTorch's)")
-            include = bool(op.attrs.get("count_include_pad", 0))
+            include = bool(op.attrs.integer("count_include_pad", 0))
             if op.node.input[0] in self.pads:
                 # A Pad's zeros are values to the pool: counted, whatever the attribute says.
-                own = op.attrs.get("auto_pad", "NOTSET").startswith("SAME") or any(
-                    op.attrs.get("pads", [])
+                own = op.attrs.text("auto_pad", "NOTSET").startswith("SAME") or any(
+                    op.attrs.integers("pads", [])
                 )
                 if own and not include:
                     raise self.fail(
@@ -565,7 +699,7 @@ class _Importer:
                 include = True
             if padding != 0 and not include:
                 params["count_include_pad"] = False
-        if op.attrs.get("ceil_mode", 0):
+        if op.attrs.integer("ceil_mode", 0):
             params["ceil_mode"] = True
         return _Layer({kind: params})
 
@@ -578,23 +712,27 @@ class _Importer:
     def pad(self, op: _Op) -> None:
         """A Pad of zeros (or of a mode a Conv's padding_mode has) folds into the one Conv
         or pool that reads it: convcalc has no pad layer."""
-        mode = op.attrs.get("mode", "constant")
+        mode = op.attrs.text("mode", "constant")
+        rank = len(op.shape) + 1
         if self.opset < 11:
-            pads = list(op.attrs.get("pads", []))
-            fill = op.attrs.get("value", 0.0)
+            pads = op.attrs.integers("pads", [])
+            fill = op.attrs.real("value", 0.0)
         else:
-            pads = [int(p) for p in self.constant(op, op.node.input[1]).tolist()]
-            filled = self.optional(op, 2)
-            fill = 0.0 if filled is None else float(filled.reshape(-1)[0])
-            axes = self.optional(op, 3)
-            if axes is not None:
-                rank = len(op.shape) + 1
+            pads = integers(self.required(op, 1, "pads"), "its pads")
+            filled = self.optional(op, 2, "constant value")
+            fill = 0.0 if filled is None else reals(filled, "its constant value")[0]
+            given = self.optional(op, 3, "axes")
+            if given is not None:
+                axes = integers(given, "its axes")
+                if len(pads) != 2 * len(axes) or not all(-rank <= a < rank for a in axes):
+                    raise self.fail(
+                        op, f"pads {pads} and axes {axes} do not fit an input of rank {rank}"
+                    )
                 full = [0] * 2 * rank
-                for position, axis in enumerate(int(a) % rank for a in axes.tolist()):
+                for position, axis in enumerate(a % rank for a in axes):
                     full[axis] = pads[position]
                     full[rank + axis] = pads[len(axes) + position]
                 pads = full
-        rank = len(op.shape) + 1
         if len(pads) != 2 * rank:
             raise self.fail(op, f"pads has {len(pads)} values for an input of rank {rank}")
         begins, ends = pads[:rank], pads[rank:]
@@ -614,8 +752,8 @@ class _Importer:
                 "convcalc has no pad layer: it folds a Pad into the padding of the one "
                 f"{' or '.join(takers)} that reads it, when it pads only spatial axes, "
                 f"by non-negative amounts, with zeros (or mode reflect, edge or wrap into a "
-                f"Conv); here mode {mode}, value {fill:g}, pads {pads}"
-                + ("" if reader is None else f", read by {reader.op_type}"),
+                f"Conv); here mode {shown(mode)}, value {fill:g}, pads {pads}"
+                + ("" if reader is None else f", read by {operator_name(reader.op_type)}"),
             )
         pairs = tuple(zip(begins[2:], ends[2:], strict=True))
         self.pads[op.node.output[0]] = (pairs, mode)
@@ -623,12 +761,12 @@ class _Importer:
         self.shapes[op.node.output[0]] = op.shape  # the reader's input, before its padding
 
     def gemm(self, op: _Op) -> _Layer:
-        if op.attrs.get("transA", 0):
+        if op.attrs.integer("transA", 0):
             raise self.fail(op, "transposes its input (transA); convcalc's linear does not")
         weight = self.dims(op, 1, "weight")
         if len(weight) != 2:
             raise self.fail(op, f"its weight has shape {format_shape(weight)}, not 2-D")
-        out = weight[0] if op.attrs.get("transB", 0) else weight[1]
+        out = weight[0] if op.attrs.integer("transB", 0) else weight[1]
         bias = len(op.node.input) > 2 and bool(op.node.input[2])
         params: dict[str, Any] = {"out_features": out} | ({} if bias else {"bias": False})
         return _Layer({"linear": params}, tuple(i for i in op.node.input[1:] if i))
@@ -646,7 +784,7 @@ class _Importer:
         if adder is not None and adder.op_type == "Add" and len(others) == 1:
             (bias,) = others
             if bias not in self.data:
-                index, _ = self.producers[adder.output[0]]
+                index = self.producers[adder.output[0]].index
                 self.folded.add(index)
                 linear = {"linear": {"out_features": weight[1]}}
                 return _Layer(linear, (*params, bias), adder.output[0])
@@ -654,12 +792,12 @@ class _Importer:
 
     def batch_norm(self, op: _Op) -> _Layer:
         # Scale and shift are parameters; the running mean and variance are buffers.
-        eps = _float(op.attrs.get("epsilon", 1e-5))
+        eps = _float(op.attrs.real("epsilon", 1e-5))
         entry: Any = "batch_norm" if eps == 1e-5 else {"batch_norm": {"eps": eps}}
         return _Layer(entry, tuple(i for i in op.node.input[1:3] if i))
 
     def flatten(self, op: _Op) -> _Layer:
-        axis = op.attrs.get("axis", 1)
+        axis = op.attrs.integer("axis", 1)
         if axis % (len(op.shape) + 1) != 1 and len(op.shape) > 1:
             raise self.fail(
                 op, f"flattens from axis {axis}; convcalc's flatten keeps the batch alone (axis 1)"
@@ -667,9 +805,9 @@ class _Importer:
         return _Layer("flatten")
 
     def reshape(self, op: _Op) -> _Layer:
-        target = [int(v) for v in self.constant(op, op.node.input[1]).tolist()]
+        target = integers(self.required(op, 1, "shape"), "its shape")
         size = math.prod(op.shape)
-        batches = {0, -1, self.batch or _BATCH} if op.attrs.get("allowzero", 0) == 0 else {-1}
+        batches = {0, -1, self.batch or _BATCH} if op.attrs.integer("allowzero", 0) == 0 else {-1}
         flat = (
             len(target) == 2
             and target[1] in (-1, size)
@@ -690,36 +828,41 @@ class _Importer:
         import numpy
 
         full = [self.batch or _BATCH, *op.shape]
-        start, end = op.attrs.get("start", 0), op.attrs.get("end", len(full))
-        self.constants[op.node.output[0]] = numpy.array(full[start:end], numpy.int64)
+        start, end = op.attrs.integer("start", 0), op.attrs.integer("end", len(full))
+        self.constants.keep(op.node.output[0], numpy.array(full[start:end], numpy.int64))
 
     def resize(self, op: _Op) -> _Layer:
         sizes = list(op.shape[1:])
         rank = len(op.shape) + 1
         attrs = op.attrs
+        if not sizes:
+            raise self.fail(op, f"reads {format_shape(op.shape)}, which has no spatial axes")
+        scales: list[float] | None = None
+        wanted: list[int] | None = None
         if op.node.op_type == "Upsample":
             # Upsample (opsets 7 to 9) repeats pixels: Resize's asymmetric floor.
-            mode, coordinates, rounding = attrs.get("mode", "nearest"), "asymmetric", "floor"
-            scales = attrs.get("scales") if self.opset < 9 else self.optional(op, 1)
-            wanted = None
+            mode, coordinates, rounding = attrs.text("mode", "nearest"), "asymmetric", "floor"
+            scales = attrs.reals("scales") if self.opset < 9 else self.scales(op, 1)
         else:
-            mode = attrs.get("mode", "nearest")
-            coordinates = attrs.get("coordinate_transformation_mode", "half_pixel")
-            rounding = attrs.get("nearest_mode", "round_prefer_floor")
-            if attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            mode = attrs.text("mode", "nearest")
+            coordinates = attrs.text("coordinate_transformation_mode", "half_pixel")
+            rounding = attrs.text("nearest_mode", "round_prefer_floor")
+            if attrs.text("keep_aspect_ratio_policy", "stretch") != "stretch":
                 raise self.fail(op, "keeps the aspect ratio; convcalc follows stretch only")
-            if self.opset < 11:
-                scales, wanted = self.optional(op, 1), None
-            else:
-                scales, wanted = self.optional(op, 2), self.optional(op, 3)
-        given = wanted if wanted is not None else scales
-        if given is None:
+            scales = self.scales(op, 1 if self.opset < 11 else 2)
+            if self.opset >= 11:
+                given = self.optional(op, 3, "sizes")
+                wanted = None if given is None else integers(given, "its sizes")
+        values: Sequence[float] | None = wanted if wanted is not None else scales
+        if values is None:
             raise self.fail(op, "gives neither scales nor sizes")
-        values = list(given.tolist() if hasattr(given, "tolist") else given)
-        full = [1] * rank
-        axes = [int(a) % rank for a in attrs.get("axes", range(rank))]
-        if len(axes) != len(values):
-            raise self.fail(op, f"has {len(values)} scales or sizes for {len(axes)} axes")
+        full: list[Any] = [1] * rank
+        axes = attrs.integers("axes", range(rank))
+        if len(axes) != len(values) or not all(-rank <= axis < rank for axis in axes):
+            raise self.fail(
+                op, f"has {len(values)} scales or sizes for axes {axes} of an input of rank {rank}"
+            )
+        axes = [axis % rank for axis in axes]
         for axis, value in zip(axes, values, strict=True):
             full[axis] = value
         params: dict[str, Any] = {}
@@ -727,7 +870,7 @@ class _Importer:
             full[0] = 1  # the batch, whatever it is
             if full[1] != op.shape[0]:
                 raise self.fail(op, f"resizes the channels to {full[1]}; convcalc resizes space")
-            outs = [int(v) for v in full[2:]]
+            outs: list[int] = full[2:]
             params["size"] = _compact(outs)
             whole = all(out % size == 0 for out, size in zip(outs, sizes, strict=True))
         else:
@@ -772,13 +915,13 @@ class _Importer:
             names = {1: "linear", 2: "bilinear", 3: "trilinear"}
             chosen = "bicubic" if mode == "cubic" else names.get(len(sizes), "linear")
         else:
-            raise self.fail(op, f"unknown mode {mode!r}")
+            raise self.fail(op, f"unknown mode {shown(mode)}")
         if chosen != "nearest":
             params["mode"] = chosen
         return _Layer({"upsample": params})
 
     def leaky_relu(self, op: _Op) -> _Layer:
-        slope = _float(op.attrs.get("alpha", 0.01))
+        slope = _float(op.attrs.real("alpha", 0.01))
         return _Layer("leaky_relu" if slope == 0.01 else {"leaky_relu": {"negative_slope": slope}})
 
     def sigmoid(self, op: _Op) -> _Layer:
@@ -790,17 +933,21 @@ class _Importer:
             and reader.op_type == "Mul"
             and sorted(reader.input) == sorted([gate, op.node.input[0]])
         ):
-            index, _ = self.producers[reader.output[0]]
+            index = self.producers[reader.output[0]].index
             self.folded.add(index)
             return _Layer("silu", output=reader.output[0])
         return _Layer("sigmoid")
 
     def clip(self, op: _Op) -> _Layer:
+        low: float | None
+        high: float | None
         if self.opset < 11:
-            low, high = op.attrs.get("min"), op.attrs.get("max")
+            low, high = (
+                op.attrs.real(end, 0) if end in op.attrs else None for end in ("min", "max")
+            )
         else:
-            bounds = (self.optional(op, 1), self.optional(op, 2))
-            low, high = (None if b is None else float(b.reshape(-1)[0]) for b in bounds)
+            bounds = (self.optional(op, 1, "min"), self.optional(op, 2, "max"))
+            low, high = (None if b is None else reals(b, "its bound")[0] for b in bounds)
         if low == 0 and high == 6:
             return _Layer("relu6")
         if low == 0 and high is None:
@@ -810,7 +957,7 @@ class _Importer:
         )
 
     def softmax(self, op: _Op) -> _Layer:
-        axis = op.attrs.get("axis", 1 if self.opset < 13 else -1)
+        axis = op.attrs.integer("axis", 1 if self.opset < 13 else -1)
         if axis % (len(op.shape) + 1) != 1:
             raise self.fail(
                 op, f"takes the softmax over axis {axis}; convcalc's is over the channels (axis 1)"
@@ -818,15 +965,17 @@ class _Importer:
         return _Layer("softmax")
 
     def gelu(self, op: _Op) -> _Layer:
-        approximate = op.attrs.get("approximate", "none")
+        approximate = op.attrs.text("approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise self.fail(op, f"approximates {shown(approximate)}; ONNX knows none and tanh")
         return _Layer("gelu" if approximate == "none" else {"gelu": {"approximate": approximate}})
 
     def dropout(self, op: _Op) -> _Layer:
         if self.opset < 12:
-            ratio = op.attrs.get("ratio", 0.5)
+            ratio = op.attrs.real("ratio", 0.5)
         else:
-            given = self.optional(op, 1)
-            ratio = 0.5 if given is None else float(given.reshape(-1)[0])
+            given = self.optional(op, 1, "ratio")
+            ratio = 0.5 if given is None else reals(given, "its ratio")[0]
         p = _float(ratio)
         return _Layer("dropout" if p == 0.5 else {"dropout": {"p": p}})
 

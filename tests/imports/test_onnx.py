@@ -819,7 +819,7 @@ def test_opset_10_attributes(tmp_path: Path) -> None:
         (
             [node("Conv", ["x", "x"], "y")],
             [],
-            r"reads 2 computed values \(x, x\) where convcalc follows one",
+            r"reads 2 computed values \('x', 'x'\) where convcalc follows one",
         ),
         (
             [node("Relu", ["x"], "y"), node("Relu", ["x"], "unused")],
@@ -855,7 +855,7 @@ def test_inputs_and_outputs(tmp_path: Path) -> None:
     )
     onnx.save(helper.make_model(graph), tmp_path / "two.onnx")
     with pytest.raises(
-        ConvcalcError, match=r"2 inputs \(x, z\); convcalc follows a network with one"
+        ConvcalcError, match=r"2 inputs \('x', 'z'\); convcalc follows a network with one"
     ):
         read_onnx(str(tmp_path / "two.onnx"))
 
