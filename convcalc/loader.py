@@ -17,7 +17,7 @@ from convcalc.model.layers import KINDS, Layer, Shape
 from convcalc.model.layers import parameters as layer_parameters
 from convcalc.model.network import Leaf, Merge, Model, Node, Place, Repeat
 from convcalc.model.params import MAX_INT, accepts, describe, positive_int, schema_of
-from convcalc.source import MAX_DEPTH, Document, PathKey, format_path
+from convcalc.source import MAX_DEPTH, Document, PathKey, format_path, name_hint
 
 __all__ = [
     "BLOCKS",
@@ -53,9 +53,8 @@ def build_layer(
     fields = parameters(kind)
     for name in given:
         if name not in fields:
-            known = _known(fields) if fields else "none"
             raise ConvcalcError(
-                f"unknown parameter {name!r} for {kind}; known: {known}", where(name)
+                f"unknown parameter {name!r} for {kind}{name_hint(name, fields)}", where(name)
             )
     missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in given]
     if missing:
@@ -95,9 +94,9 @@ def build_model(document: Document) -> Model:
         )
     for key in data:
         if key not in _MODEL_KEYS and not key.startswith("x-"):
+            own = " (and x-… for your own use)" if key.isascii() else ""  # not after a guess
             raise ConvcalcError(
-                f"unknown key {key!r}; known: {_known(_MODEL_KEYS)} (and x-… for your own use)",
-                document.where((key,)),
+                f"unknown key {key!r}{name_hint(key, _MODEL_KEYS)}{own}", document.where((key,))
             )
     name = data.get("name")
     if name is not None and not isinstance(name, str):
@@ -181,9 +180,9 @@ def _block_fields(
         )
     for key in value:
         if key not in (*required, *optional, "name"):
-            known = _known((*required, *optional, "name"))
+            hint = name_hint(key, (*required, *optional, "name"))
             raise ConvcalcError(
-                f"unknown key {key!r} in {kind}; known: {known}", document.where((*path, key))
+                f"unknown key {key!r} in {kind}{hint}", document.where((*path, key))
             )
     for key in required:
         if key not in value:
@@ -246,8 +245,8 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
     if kind in BLOCKS:
         return _build_block(document, kind, given, (*path, kind))
     if kind not in KINDS:
-        known = _known((*KINDS, *BLOCKS))
-        raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", document.where(path))
+        hint = name_hint(kind, (*KINDS, *BLOCKS))
+        raise ConvcalcError(f"unknown layer kind {kind!r}{hint}", document.where(path))
     if given is None:
         given = {}
     elif not isinstance(given, dict):

@@ -650,8 +650,8 @@ CASES = [
     json_file(
         "json-syntax",
         '{\n  "input": [3, 8, 8],\n  "layers": ["relu",]\n  "name": "x"\n}\n',
-        ":4",
-        "invalid YAML",
+        ":3",  # a .json file is read as JSON, which has no trailing commas
+        "invalid JSON",
     ),
     json_file(
         "json-lone-surrogate",
