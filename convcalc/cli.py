@@ -7,12 +7,15 @@ import gc
 import re
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from convcalc.errors import ConvcalcError, Where
 from convcalc.text import printable, quote, shorten
+
+if TYPE_CHECKING:
+    from convcalc.model.network import Model
 
 __all__ = ["app", "main"]
 
@@ -55,39 +58,100 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+def _whole_number(text: str, flag: str, minimum: int) -> int:
+    """A whole number given to `flag`, in plain ASCII decimal, of at least `minimum`."""
+    try:
+        value = flag_value(text)
+    except ConvcalcError as error:
+        raise error.at(Where(flag)) from None
+    if not isinstance(value, int) or value < minimum:
+        raise ConvcalcError(
+            f"expected a whole number of at least {minimum}, got {text!r}", Where(flag)
+        )
+    return value
+
+
+def _whole_number_option(minimum: int, help: str, *names: str) -> Any:
+    """A Typer option for a whole number of at least `minimum`. Typer's own int reads
+    "+3", " 3" and "1_0"; so it hands over the text (`parser=str`) for `_whole_number` to
+    read. (`min` only shows the bound in --help: with a parser, Typer checks nothing.)"""
+
+    def check(param: typer.CallbackParam, value: str | None) -> int | None:
+        return None if value is None else _whole_number(value, param.opts[0], minimum)
+
+    return typer.Option(*names, min=minimum, parser=str, callback=check, help=help)
+
+
 InputOption = Annotated[
     str | None, typer.Option("--input", help="Input shape, channels first: 3x224x224.")
 ]
-FormatOption = Annotated[Format, typer.Option("--format", help="Output form.")]
+# No default, so that --json can tell a --format given from one not given.
+FormatOption = Annotated[
+    Format | None, typer.Option("--format", help="Output form.", show_default="table")
+]
+TableOrJsonOption = Annotated[
+    Format | None,
+    typer.Option("--format", help="Output form: table or json.", show_default="table"),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Short for --format json.")]
 ExplainOption = Annotated[
     bool, typer.Option("--explain", help="Show each layer's arithmetic with its numbers.")
 ]
 BatchOption = Annotated[
-    int, typer.Option("--batch", min=1, help="Batch size; scales only the memory figures.")
+    int, _whole_number_option(1, "Batch size; scales only the memory figures.", "--batch")
 ]
 
-_NUMBERS = re.compile(r"^-?[\d.,-]+(x-?[\d.,-]+)*$")
+
+def _number(part: str, text: str) -> int | float | None:
+    """One number of a flag's `text`, in plain ASCII decimal; None if `part` is no number
+    at all (left for the checks of the value to refuse)."""
+    from convcalc.source import plain_decimal, plain_number
+
+    value = plain_number(part)
+    if value is None and plain_decimal(_ascii_digits(part).strip()):
+        raise _misspelled(text)
+    return value
 
 
-def _scalar(text: str) -> Any:
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
+def _ascii_digits(text: str) -> str:
+    """The text with every decimal digit of another script (３, ٣) made ASCII."""
+    return "".join(str(int(char)) if char.isdecimal() else char for char in text)
+
+
+def _misspelled(text: str) -> ConvcalcError:
+    """A flag's numbers written otherwise than in plain ASCII decimal, and how to write
+    them: Python's int() would read "３", "+3", " 3" and "1_0", so convcalc reads none."""
+    from convcalc.source import plain_decimal
+
+    # Each part as it may be meant (010: 10, or octal 8), separators kept.
+    meant = [
+        [part] if part in ("x", ",") else plain_decimal(part.strip()) or [part]
+        for part in re.split("([x,])", _ascii_digits(text))
+    ]
+    write = " or ".join(dict.fromkeys("".join(forms[i] for forms in meant) for i in (0, -1)))
+    odd = next((char for char in text if not char.isascii()), None)
+    if odd is not None:
+        what = "digit" if odd.isdecimal() else "character"
+        why = f" (it has the non-ASCII {what} {odd!r} U+{ord(odd):04X})"
+    else:
+        why = " (it has spaces)" if any(char.isspace() for char in text) else ""
+    return ConvcalcError(
+        f"expected numbers in plain ASCII decimal, got {text!r}{why}; write {write}"
+    )
 
 
 def flag_value(text: str) -> Any:
     """A flag's text as the plain value a model file would hold: "3" → 3, "3x5" → [3, 5],
-    "0,1x1,1" → [[0, 1], [1, 1]] (before,after per axis), "same" → "same"."""
-    if not _NUMBERS.match(text):
-        return text
+    "0,1x1,1" → [[0, 1], [1, 1]] (before,after per axis), "same" → "same". Numbers are
+    plain ASCII decimal; ConvcalcError (without a place) for one written otherwise."""
+    if not any(char.isdigit() for char in text):
+        return text  # a word: same, valid, nearest-exact
     axes = [
-        [_scalar(p) for p in axis.split(",")] if "," in axis else _scalar(axis)
+        [_number(part, text) for part in axis.split(",")] if "," in axis else _number(axis, text)
         for axis in text.split("x")
     ]
+    if None in axes or any(isinstance(axis, list) and None in axis for axis in axes):
+        return text  # not numbers: the value's checks say what was expected
     # One axis with a pair ("0,1") is still a list of pairs: [[0, 1]].
     return axes if len(axes) > 1 or "," in text else axes[0]
 
@@ -96,7 +160,11 @@ def parse_shape(text: str) -> tuple[int, ...]:
     from convcalc.loader import check_shape
 
     try:
-        return check_shape([_scalar(part) for part in text.split("x")])
+        value = flag_value(text)
+    except ConvcalcError as error:
+        raise error.at(Where("--input")) from None
+    try:
+        return check_shape(value if isinstance(value, list) else [value])
     except ConvcalcError as error:
         raise ConvcalcError(
             "expected a shape like 3x224x224 (channels, then 1 to 3 spatial sizes), "
@@ -105,8 +173,46 @@ def parse_shape(text: str) -> tuple[int, ...]:
         ) from error
 
 
-def _format(format: Format, json: bool) -> Format:
-    return Format.json if json else format
+def _flag(name: str) -> str:
+    """The flag of a parameter: kernel_size → --kernel-size."""
+    return "--" + name.replace("_", "-")
+
+
+def _format(format: Format | None, json: bool) -> Format:
+    """The output form: --json is --format json, and contradicts any other --format."""
+    if json and format not in (None, Format.json):
+        raise ConvcalcError(
+            f"--json asks for json, --format for {format}; give one of them", Where("--format")
+        )
+    return Format.json if json else format or Format.table
+
+
+def _check_input(shape: tuple[int, ...] | None, model: "Model") -> None:
+    """--input against the model's own input: the same number of spatial axes, lest a
+    2-D network run at 3x224 as a 1-D one, or at 1x3x224x224 as a 3-D one. A model that
+    declares no input takes any shape."""
+    declared = model.input_shape
+    if shape is None or declared is None or len(shape) == len(declared):
+        return
+
+    def axes(shape: tuple[int, ...]) -> str:
+        count = len(shape) - 1
+        return f"{count} spatial {'axis' if count == 1 else 'axes'}" if count else "no spatial axes"
+
+    def spelled(shape: tuple[int, ...]) -> str:
+        return "x".join(map(str, shape))
+
+    expected = (
+        f"expected channels and {axes(declared)}, as {model.name or 'the model'} declares "
+        f"({spelled(declared)}), got {spelled(shape)}"
+    )
+    if len(shape) == len(declared) + 1:
+        raise ConvcalcError(
+            f"{expected}, which looks batched: shapes are without the batch (--batch sets it); "
+            f"give --input {spelled(shape[1:])}",
+            Where("--input"),
+        )
+    raise ConvcalcError(f"{expected}, with {axes(shape)}", Where("--input"))
 
 
 @app.command()
@@ -157,9 +263,7 @@ def layer(
         str | None, typer.Option(help="Input features; must match the input.")
     ] = None,
     batch: BatchOption = 1,
-    format: Annotated[
-        Format, typer.Option("--format", help="Output form: table or json.")
-    ] = Format.table,
+    format: TableOrJsonOption = None,
     json: JsonOption = False,
     explain: ExplainOption = False,
 ) -> None:
@@ -180,11 +284,16 @@ def layer(
         from convcalc.imports.printed import looks_printed, read_printed
 
         if not looks_printed(kind):
-            known = ", ".join(sorted(KINDS))
+            from convcalc.source import name_hint
+
+            module = (
+                "; or a PyTorch module as print(model) shows it, such as "
+                "Conv2d(3, 64, kernel_size=(3, 3))"
+                if kind.isascii()
+                else ""  # a look-alike of a kind (with a Greek ο, a Cyrillic е)
+            )
             raise ConvcalcError(
-                f"unknown layer kind {quote(kind)}; known: {known}; or a PyTorch module as "
-                "print(model) shows it, such as Conv2d(3, 64, kernel_size=(3, 3))",
-                Where("KIND"),
+                f"unknown layer kind {quote(kind)}{name_hint(kind, KINDS)}{module}", Where("KIND")
             )
         label, kind, printed = read_printed(kind, shape)
     flags = {
@@ -195,15 +304,18 @@ def layer(
         "out_features": out_features, "num_groups": num_groups, "in_channels": in_channels,
         "in_features": in_features,
     }  # fmt: skip
-    given = {
-        name: flag_value(value) if isinstance(value, str) else value
-        for name, value in flags.items()
-        if value is not None
-    }
+    given: dict[str, Any] = {}
+    for name, value in flags.items():
+        if value is None:
+            continue
+        try:
+            given[name] = flag_value(value) if isinstance(value, str) else value
+        except ConvcalcError as error:
+            raise error.at(Where(_flag(name))) from None
 
     def place(name: str | None) -> Where:
         if name in given:
-            return Where("--" + name.replace("_", "-"))
+            return Where(_flag(name))
         return Where(f"{label}.{name}" if name else label)
 
     analysis = analyze_layer(build_layer(kind, printed | given, place), shape, batch)
@@ -230,7 +342,7 @@ def net(
     ],
     input: InputOption = None,
     batch: BatchOption = 1,
-    format: FormatOption = Format.table,
+    format: FormatOption = None,
     json: JsonOption = False,
     explain: ExplainOption = False,
     chart: Annotated[
@@ -261,7 +373,9 @@ def net(
     from convcalc.loader import open_model
 
     shape = parse_shape(input) if input else None
-    analysis = analyze(open_model(model, shape), shape, batch)
+    loaded = open_model(model, shape)
+    _check_input(shape, loaded)
+    analysis = analyze(loaded, shape, batch)
     chosen = _format(format, json)
     if chart and (chosen is not Format.table or explain):
         raise ConvcalcError(
@@ -299,32 +413,30 @@ def net(
 @app.command()
 def solve(
     input: Annotated[
-        int | None, typer.Option("--input", min=1, help="Input size on one axis.")
+        int | None, _whole_number_option(1, "Input size on one axis.", "--input")
     ] = None,
     output: Annotated[
-        int | None, typer.Option("--output", min=1, help="Wanted output size.")
+        int | None, _whole_number_option(1, "Wanted output size.", "--output")
     ] = None,
     transpose: Annotated[
         bool, typer.Option("--transpose", help="Solve for conv_transpose.")
     ] = False,
     kernel_size: Annotated[
-        int | None, typer.Option(min=1, help="Hold the kernel size fixed.")
+        int | None, _whole_number_option(1, "Hold the kernel size fixed.")
     ] = None,
-    stride: Annotated[int | None, typer.Option(min=1, help="Hold the stride fixed.")] = None,
-    dilation: Annotated[int | None, typer.Option(min=1, help="Hold the dilation fixed.")] = None,
-    max_kernel: Annotated[int, typer.Option(min=1, help="Largest kernel to try.")] = 11,
-    max_stride: Annotated[int, typer.Option(min=1, help="Largest stride to try.")] = 4,
-    max_dilation: Annotated[int, typer.Option(min=1, help="Largest dilation to try.")] = 4,
+    stride: Annotated[int | None, _whole_number_option(1, "Hold the stride fixed.")] = None,
+    dilation: Annotated[int | None, _whole_number_option(1, "Hold the dilation fixed.")] = None,
+    max_kernel: Annotated[int, _whole_number_option(1, "Largest kernel to try.")] = 11,
+    max_stride: Annotated[int, _whole_number_option(1, "Largest stride to try.")] = 4,
+    max_dilation: Annotated[int, _whole_number_option(1, "Largest dilation to try.")] = 4,
     field: Annotated[
-        int | None, typer.Option(min=1, help="Instead: layers needed to reach this field.")
+        int | None, _whole_number_option(1, "Instead: layers needed to reach this field.")
     ] = None,
     dilation_growth: Annotated[
-        int, typer.Option(min=1, help="With --field: dilation multiplies by this per layer.")
+        int, _whole_number_option(1, "With --field: dilation multiplies by this per layer.")
     ] = 1,
-    limit: Annotated[int, typer.Option(min=0, help="Rows in the table (0: all).")] = 20,
-    format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (
-        Format.table
-    ),
+    limit: Annotated[int, _whole_number_option(0, "Rows in the table (0: all).")] = 20,
+    format: TableOrJsonOption = None,
     json: JsonOption = False,
 ) -> None:
     """Inverse questions on one axis: every layer setting that maps --input to --output
@@ -414,9 +526,7 @@ def sizes(
     input: Annotated[
         str | None, typer.Option("--input", help="A shape whose channels and axes to use (3x1x1).")
     ] = None,
-    format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (
-        Format.table
-    ),
+    format: TableOrJsonOption = None,
     json: JsonOption = False,
 ) -> None:
     """Which input sizes the network accepts: valid (it runs) and clean (no layer drops
@@ -436,6 +546,7 @@ def sizes(
         raise ConvcalcError("give --range LO..HI, or --min, or both", Where("sizes"))
     given = parse_shape(input) if input else None
     loaded = open_model(model, given)
+    _check_input(given, loaded)
     template = given or loaded.input_shape
     if template is None or len(template) < 2:
         raise ConvcalcError(
@@ -458,9 +569,7 @@ def sizes(
 
 @app.command()
 def models(
-    format: Annotated[Format, typer.Option("--format", help="Output form: table or json.")] = (
-        Format.table
-    ),
+    format: TableOrJsonOption = None,
     json: JsonOption = False,
 ) -> None:
     """The bundled models, each with its params, MACs and field at its default input.
@@ -524,8 +633,14 @@ def export(
     shape = parse_shape(input) if input else None
     document = open_document(model, shape)
     loaded = build_model(document)
-    if shape is not None or loaded.input_shape is not None:
-        analyze(loaded, shape)  # a model that does not run is not written
+    _check_input(shape, loaded)
+    if shape is None and loaded.input_shape is None:
+        raise ConvcalcError(
+            "the model declares no input, and a model file is written only once it runs: "
+            "give --input (such as 3x224x224)",
+            Where("--input"),
+        )
+    analyze(loaded, shape)  # a model that does not run is not written
     data = dict(document.data)
     if shape is not None:
         data["input"] = list(shape)

@@ -23,7 +23,7 @@ from convcalc.model.layers import KINDS, Layer, Shape
 from convcalc.model.layers import parameters as layer_parameters
 from convcalc.model.network import INPUT, INPUT_NAME, Merge, Model, Node, Place
 from convcalc.model.params import MAX_INT, accepts, describe, positive_int, schema_of
-from convcalc.source import MAX_DEPTH, Document, PathKey
+from convcalc.source import MAX_DEPTH, Document, PathKey, name_hint
 from convcalc.text import quote, shorten
 
 __all__ = [
@@ -69,9 +69,8 @@ def build_layer(
     fields = parameters(kind)
     for name in given:
         if name not in fields:
-            known = _known(fields) if fields else "none"
             raise ConvcalcError(
-                f"unknown parameter {quote(name)} for {kind}; known: {known}", where(name)
+                f"unknown parameter {quote(name)} for {kind}{name_hint(name, fields)}", where(name)
             )
     missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in given]
     if missing:
@@ -112,9 +111,9 @@ def build_model(document: Document) -> Model:
         )
     for key in data:
         if key not in _MODEL_KEYS and not key.startswith("x-"):
+            own = " (and x-… for your own use)" if key.isascii() else ""  # not after a guess
             raise ConvcalcError(
-                f"unknown key {quote(key)}; known: {_known(_MODEL_KEYS)} "
-                "(and x-… for your own use)",
+                f"unknown key {quote(key)}{name_hint(key, _MODEL_KEYS)}{own}",
                 document.where((key,)),
             )
     name = data.get("name")
@@ -452,10 +451,8 @@ class _Builder:
         if kind in self.definitions:
             return self.use(self.definitions[kind], given, path, row_path, context, source)
         if kind not in KINDS:
-            known = _known((*KINDS, *BLOCKS, *self.definitions))
-            raise ConvcalcError(
-                f"unknown layer kind {quote(kind)}; known: {known}", self.where(path)
-            )
+            hint = name_hint(kind, (*KINDS, *BLOCKS, *self.definitions))
+            raise ConvcalcError(f"unknown layer kind {quote(kind)}{hint}", self.where(path))
         if given is None:
             given = {}
         elif not isinstance(given, dict):
@@ -728,9 +725,9 @@ class _Builder:
             )
         for key in value:
             if key not in (*required, *optional, "name"):
-                known = _known((*required, *optional, "name"))
+                hint = name_hint(key, (*required, *optional, "name"))
                 raise ConvcalcError(
-                    f"unknown key {quote(key)} in {kind}; known: {known}", self.where((*path, key))
+                    f"unknown key {quote(key)} in {kind}{hint}", self.where((*path, key))
                 )
         for key in required:
             if key not in value:

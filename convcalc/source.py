@@ -1,16 +1,23 @@
-"""Text → plain data: read a model file (YAML, or JSON, which is YAML) and remember the
-line of every value, so that later errors can say `model.yaml:12: layers[3].conv.stride`.
+"""Text → plain data: read a model file (YAML, or JSON) and remember the line of every
+value, so that later errors can say `model.yaml:12: layers[3].conv.stride`.
 
 Only plain YAML is accepted: mappings, lists, strings, numbers, booleans and null. A tag
 that would construct anything else is refused, and so is a document that expands
-(through aliases) past `MAX_NODES` values.
+(through aliases) past `MAX_NODES` values. A `.json` file is read as JSON, strictly.
+
+Numbers are written in plain decimal, as JSON writes them (10, -3, 0.5, 1e-5). Any other
+spelling that YAML 1.1 or YAML 1.2 reads as a number (010, 0x1F, 1_000, 1:30, +3, .5) is
+refused with the numbers it could mean: the two versions read some of them differently
+(010 is 8 to PyYAML, 10 to YAML 1.2), and convcalc does not guess.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +25,17 @@ from typing import Any
 from convcalc.errors import ConvcalcError, Where
 from convcalc.text import MAX_SHOWN, has_control, quote, shorten
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Document", "format_path", "parse", "read"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Document",
+    "format_path",
+    "name_hint",
+    "parse",
+    "plain_decimal",
+    "plain_number",
+    "read",
+]
 
 #: How many values a document may expand to (aliases count each time they are used).
 MAX_NODES = 5_000_000
@@ -111,34 +128,155 @@ def read(source: str) -> tuple[str, str]:
     return name, text
 
 
+def name_hint(name: str, known: Iterable[str]) -> str:
+    """What follows `unknown layer kind 'cοnv'` in a message: the known names; or, for a
+    name with a character beyond ASCII (a Greek ο that looks like an o), which character
+    it is, and the known name it looks like if there is one."""
+    known = sorted(known)
+    odd = next((char for char in name if not char.isascii()), None)
+    if odd is None:
+        return f"; known: {', '.join(known) or 'none'}"
+    what = "letter" if odd.isalpha() else "character"
+    note = f" (it contains the non-ASCII {what} {odd!r} U+{ord(odd):04X})"
+    # The same name but for its non-ASCII characters, or else the nearest in spelling.
+    alike = [
+        other
+        for other in known
+        if len(other) == len(name)
+        and all(
+            mine == theirs or not mine.isascii() for mine, theirs in zip(name, other, strict=True)
+        )
+    ]
+    if not alike:
+        import difflib
+
+        alike = difflib.get_close_matches(name, known, n=1)
+    return note + (f"; did you mean {alike[0]!r}?" if alike else f"; known: {', '.join(known)}")
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise ValueError("duplicate key")  # the YAML path says which, and where
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:  # YAML's message, which says where
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON has not, and YAML reads as text.
+    raise ValueError(f"{name} is not a JSON number: JSON has only finite numbers")
+
+
 def parse(text: str, file: str | None = None) -> Document:
-    """Parse YAML (or JSON) into plain data, keeping each value's line."""
+    """Parse YAML, or JSON for a `.json` file, into plain data, keeping each value's line."""
+    if file is not None and file.lower().endswith(".json"):
+        return _parse_json(text, file)
     if text.lstrip().startswith("{"):
         # Most likely JSON, which C's json reads many times faster than YAML is composed;
         # whatever it refuses (or YAML's own flow style) takes the YAML path, for the
-        # same values or for its message.
+        # same values or for its message. JSON's numbers are all plain decimal, which
+        # YAML reads as the same values.
         import json
 
         try:
-            data = json.loads(text, object_pairs_hook=_unique_keys)
+            data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
         except (ValueError, RecursionError):
             pass
         else:
-            document = Document(data, file, text=text)
-            if _may_hold_control(text):
-                _check_characters(document)
-            return document
-    document = _parse_yaml(text, file)
+            return _checked(Document(data, file, text=text), text)
+    return _checked(_parse_yaml(text, file), text)
+
+
+def _checked(document: Document, text: str) -> Document:
+    """The document of `text`, once `_check_characters` found nothing wrong in it."""
     if _may_hold_control(text):
         _check_characters(document)
     return document
+
+
+def _parse_json(text: str, file: str) -> Document:
+    """A `.json` file, read as JSON and nothing else: no YAML, so no YAML numbers (010,
+    0x1F), comments or unquoted strings."""
+    import json
+
+    try:
+        data = json.loads(
+            text, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_int=_json_int
+        )
+    except json.JSONDecodeError as error:
+        token = _token_at(text, error.pos)
+        spellings = plain_decimal(token) if _NUMBER_TOKEN.fullmatch(token) else []
+        if spellings:
+            message = (
+                f"{_shown(token)} is not a JSON number; write {' or '.join(spellings)} "
+                "in plain decimal"
+            )
+        else:
+            message = f"invalid JSON: {error.msg} (column {error.colno})"
+        where = Where("", file, error.lineno)
+        raise _placed_by_yaml(text, file, ConvcalcError(message, where)) from None
+    except RecursionError:
+        raise ConvcalcError(
+            f"the document nests more than {MAX_DEPTH:,} levels deep", Where("", file)
+        ) from None
+    except ValueError as error:  # a duplicate key, NaN, or a number too long to read
+        constant = next((found for found in _CONSTANT.finditer(text) if found[1]), None)
+        line = text.count("\n", 0, constant.start()) + 1 if constant else None
+        raise _placed_by_yaml(
+            text, file, ConvcalcError(str(error), Where("", file, line))
+        ) from None
+    return _checked(Document(data, file, text=text), text)
+
+
+#: A JSON string, or (outside one) a constant Python's json reads but JSON has not.
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _json_int(digits: str) -> int:
+    try:
+        return int(digits)
+    except ValueError:
+        raise ValueError(_too_long(digits)) from None
+
+
+def _too_long(digits: str) -> str:
+    # Python reads no integer of more than 4,300 digits (sys.int_info).
+    return (
+        f"expected a number of at most {sys.get_int_max_str_digits():,} digits, "
+        f"got one of {len(digits):,}"
+    )
+
+
+def _placed_by_yaml(text: str, file: str, error: ConvcalcError) -> ConvcalcError:
+    """JSON's error, with the layer path YAML finds for the same problem: YAML reads JSON
+    as the same values, line for line, and refuses the same numbers and duplicate keys.
+    Its error is taken only on JSON's line (or with the same message, when JSON gives no
+    line), lest another of its rules speak for JSON."""
+    try:
+        _parse_yaml(text, file)
+    except ConvcalcError as found:
+        if found.where is not None and error.where is not None:
+            same_line = found.where.line == error.where.line
+            if same_line or (error.where.line is None and found.message == error.message):
+                return ConvcalcError(error.message, found.where)
+    return error
+
+
+#: The characters of a number, or of what might be meant as one (0x1F, 1_000, 1:30, .5).
+_NUMBER_TOKEN = re.compile(r"[-+]?\.?[0-9][0-9A-Za-z_.:+-]*")
+
+
+def _token_at(text: str, position: int) -> str:
+    """The word around `position` (where JSON stopped: after 0 in 010, at x in 0x1F)."""
+    start = end = position
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.:+-"):
+        start -= 1
+    while end < len(text) and (text[end].isalnum() or text[end] in "_.:+-"):
+        end += 1
+    return text[start:end]
 
 
 #: What a text holds if any of its strings holds a control character or half a
@@ -188,6 +326,114 @@ def _check_characters(document: Document) -> None:
                 )
 
 
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+#: Numbers as JSON writes them, the one spelling convcalc reads.
+_PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+#: What YAML 1.2's core schema reads as numbers (yaml.org/spec/1.2.2, 10.3.2). YAML 1.1's
+#: are PyYAML's own resolvers. `.inf` and `.nan` mean the same to both, and pass.
+_YAML12_INTEGER = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_YAML12_NUMBER = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INFINITY_OR_NAN = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+
+#: Longer spellings are not worth reading out in a message.
+_SHOWN = 40
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
+def _yaml11(yaml: Any, tag: str) -> Any:
+    """PyYAML's (YAML 1.1) pattern for the tag's numbers."""
+    return dict(yaml.resolver.Resolver.yaml_implicit_resolvers["0"])[tag]
+
+
+def _readings(text: str) -> tuple[int | float | None, int | float | None]:
+    """What YAML 1.2 and YAML 1.1 (PyYAML) read `text` as, written plainly: a number, or
+    None where that version reads text (or a number too long to say)."""
+    import yaml
+
+    if len(text) > _SHOWN:
+        return None, None
+    if _YAML12_INTEGER.match(text):
+        base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+        yaml12: int | float | None = int(text[2:] if base != 10 else text, base)
+    else:
+        yaml12 = float(text) if _YAML12_NUMBER.match(text) else None
+    tag = next((tag for tag in (_INT, _FLOAT) if _yaml11(yaml, tag).match(text)), None)
+    yaml11 = None
+    if tag is not None:
+        constructor = yaml.constructor.SafeConstructor()
+        with contextlib.suppress(ValueError):  # 0b_ passes PyYAML's pattern, not its int()
+            yaml11 = constructor.construct_object(yaml.ScalarNode(tag, text))
+    return yaml12, yaml11
+
+
+def _spelled(value: int | float | None) -> str | None:
+    return None if value is None or value != value or abs(value) == float("inf") else repr(value)
+
+
+def plain_number(text: str) -> int | float | None:
+    """The number `text` writes in plain decimal, as JSON does (10, -3, 0.5, 1e-5); None
+    if it is written in any other way."""
+    if _PLAIN_INTEGER.fullmatch(text):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConvcalcError(_too_long(text)) from None
+    return float(text) if _PLAIN_NUMBER.fullmatch(text) else None
+
+
+def plain_decimal(text: str) -> list[str]:
+    """How to write plainly the numbers `text` may mean, as YAML 1.2 reads it, then as
+    YAML 1.1 does if that differs: "010" → ["10", "8"], "0x1F" → ["31"], "1_000" →
+    ["1000"], "+3" → ["3"]; [] if neither reads a number."""
+    return list(dict.fromkeys(filter(None, map(_spelled, _readings(text)))))
+
+
+def _not_plain(text: str) -> str:
+    """The message for a number YAML reads that is not written in plain decimal."""
+    yaml12, yaml11 = (_spelled(value) or "text" for value in _readings(text))
+    if yaml12 == yaml11:
+        read = "" if yaml12 == "text" else f" (YAML reads it as {yaml12})"
+    else:
+        read = f" (YAML 1.1 reads it as {yaml11}, YAML 1.2 as {yaml12})"
+    spellings = plain_decimal(text)
+    write = (
+        f"write {' or '.join(spellings)} in plain decimal"
+        if spellings
+        else ("write numbers in plain decimal (10, 0.5, 1e-5)")
+    )
+    text_too = ", or quote it as text" if "text" in (yaml12, yaml11) else ""
+    return f"{_shown(text)} is not a plain decimal number{read}; {write}{text_too}"
+
+
+@functools.cache
+def _strict_loader(base: Any) -> Any:
+    """PyYAML's loader `base`, with every scalar that YAML 1.1 or YAML 1.2 reads as a
+    number tagged int or float, for the converter to read or refuse. A subclass: PyYAML's
+    own resolvers, which other code may use, are left as they are."""
+    import yaml
+
+    numbers = [
+        (_INT, _yaml11(yaml, _INT)),
+        (_INT, _YAML12_INTEGER),
+        (_FLOAT, _yaml11(yaml, _FLOAT)),
+        (_FLOAT, _YAML12_NUMBER),
+    ]
+    resolvers = {
+        first: [(tag, pattern) for tag, pattern in items if tag not in (_INT, _FLOAT)]
+        for first, items in base.yaml_implicit_resolvers.items()
+    }
+    for first in "-+.0123456789":
+        resolvers[first] = [*numbers, *resolvers.get(first, [])]
+    return type(f"Strict{base.__name__}", (base,), {"yaml_implicit_resolvers": resolvers})
+
+
 def _parse_yaml(text: str, file: str | None) -> Document:
     import yaml  # only commands that read a model pay for it
 
@@ -224,7 +470,7 @@ def _compose(yaml: Any, text: str, file: str | None) -> Any:
     loader = getattr(yaml, "CSafeLoader", None)
     if loader is not None:
         try:
-            return yaml.compose(text, Loader=loader)
+            return yaml.compose(text, Loader=_strict_loader(loader))
         except yaml.YAMLError as error:
             if "nesting depth" not in str(error):
                 raise
@@ -235,7 +481,7 @@ def _compose(yaml: Any, text: str, file: str | None) -> Any:
             f"the document nests more than {MAX_DEPTH:,} levels deep", Where("", file)
         )
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_strict_loader(yaml.SafeLoader))
     except RecursionError:
         raise ConvcalcError(
             f"the document nests too deeply (at most {MAX_DEPTH:,} levels)", Where("", file)
@@ -303,6 +549,19 @@ class _Converter:
     def fail(self, message: str, node: Any, path: PathKey) -> ConvcalcError:
         return ConvcalcError(message, Where(format_path(path), self.file, node.start_mark.line + 1))
 
+    def number(self, node: Any, path: PathKey) -> int | float:
+        """A number in plain decimal; `.inf` and `.nan`, which every YAML reads alike, are
+        left to the checks of the values that take numbers."""
+        try:
+            value = plain_number(node.value)
+        except ConvcalcError as error:
+            raise self.fail(error.message, node, path) from None
+        if value is not None:
+            return float(value) if node.tag == _FLOAT else value
+        if _INFINITY_OR_NAN.fullmatch(node.value):
+            return float(self.scalars.construct_yaml_float(node))
+        raise self.fail(_not_plain(node.value), node, path)
+
     def convert(self, node: Any, path: PathKey) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
         yaml = self.yaml
@@ -313,16 +572,9 @@ class _Converter:
                     node,
                     path,
                 )
-            try:
-                return self.scalars.construct_object(node)
-            except ValueError:
-                # Python reads no integer of more than 4,300 digits (sys.int_info).
-                raise self.fail(
-                    f"expected a number of at most {sys.get_int_max_str_digits():,} digits, "
-                    f"got one of {len(node.value):,}",
-                    node,
-                    path,
-                ) from None
+            if node.tag in (_INT, _FLOAT):
+                return self.number(node, path)
+            return self.scalars.construct_object(node)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
                 raise self.fail(f"the tag {node.tag} is not allowed", node, path)

@@ -17,6 +17,7 @@ from typing import Any
 from convcalc.errors import ConvcalcError, Where
 from convcalc.imports.torch_modules import MODULES, bind, translate
 from convcalc.model.layers import Shape
+from convcalc.source import name_hint
 
 __all__ = ["looks_printed", "read_printed"]
 
@@ -47,6 +48,8 @@ def read_printed(text: str, shape: Shape) -> tuple[str, str, dict[str, Any]]:
     name = _type_name(call.func)
     module = MODULES.get(name)
     if module is None:
+        if not name.isascii():  # Cοnv2d, with a Greek ο
+            raise ConvcalcError(f"unknown PyTorch module{name_hint(name, MODULES)}", Where(name))
         raise ConvcalcError(
             "convcalc does not follow this PyTorch module; it follows "
             + ", ".join(sorted(MODULES)),
@@ -61,6 +64,10 @@ def read_printed(text: str, shape: Shape) -> tuple[str, str, dict[str, Any]]:
     for keyword in call.keywords:
         if keyword.arg is None:
             raise ConvcalcError("**arguments cannot be read; write each one", Where(name))
+        if keyword.arg in keywords:  # Python refuses this call; ast.parse does not
+            raise ConvcalcError(
+                f"{keyword.arg} is given twice; give it once", Where(f"{name}.{keyword.arg}")
+            )
         keywords[keyword.arg] = _literal(keyword.value, source, f"{name}.{keyword.arg}")
     try:
         kind, params = translate(module, bind(module, positional, keywords), shape)

@@ -144,8 +144,7 @@ def unit_field(analysis: Analysis, unit_text: str, layer: str | None = None) -> 
     sizes = row.output_shape[1:]
     names = AXIS_NAMES[len(sizes)]
     parts = unit_text.split(",")
-    # isdecimal, not isdigit: int() reads no superscript ² (a digit, not a decimal).
-    if len(parts) != len(sizes) or not all(p.strip().isdecimal() for p in parts):
+    if len(parts) != len(sizes) or not all(p.isascii() and p.isdigit() for p in parts):
         raise ConvcalcError(
             f"expected one unit index per spatial axis ({', '.join(names)}), such as "
             f"{','.join('0' * len(sizes))}, for {_label(row)}, whose output is "
