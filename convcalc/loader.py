@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
@@ -110,9 +110,27 @@ def build_model(document: Document) -> Model:
             raise error.at(document.where(("input",))) from None
     if "layers" not in data:
         raise ConvcalcError("missing 'layers': a list of layers", document.where(()))
-    layers = _build_list(document, data["layers"], ("layers",))
+    layers = _build_list(document, data["layers"], ("layers",), _Built())
     _check_count(layers)
     return Model(layers, Where("", document.file), name, input_shape)
+
+
+class _Built:
+    """How many leaves and merges have been built. Each gives at least one row, so a
+    model that writes out more than MAX_LAYERS is refused as it is built, before it
+    takes the time and memory of all its nodes; repeats multiply rows without building
+    them, and `_check_count` counts those once the model is built."""
+
+    def __init__(self) -> None:
+        self.nodes = 0
+
+    def add(self, node: Node) -> None:
+        if not isinstance(node, Repeat):
+            self.nodes += 1
+            if self.nodes > MAX_LAYERS:
+                raise ConvcalcError(
+                    f"the model expands to more than {MAX_LAYERS:,} layers", node.where
+                )
 
 
 def _check_count(nodes: tuple[Node, ...]) -> int:
@@ -139,7 +157,7 @@ def _check_count(nodes: tuple[Node, ...]) -> int:
 BLOCKS = ("sequential", "repeat", "residual", "add", "concat")
 
 
-def _build_list(document: Document, items: Any, path: PathKey) -> tuple[Node, ...]:
+def _build_list(document: Document, items: Any, path: PathKey, built: _Built) -> tuple[Node, ...]:
     if len(path) >= MAX_DEPTH:
         # YAML is refused this deep as it is read; JSON, read by the C parser, here.
         raise ConvcalcError(
@@ -154,9 +172,13 @@ def _build_list(document: Document, items: Any, path: PathKey) -> tuple[Node, ..
         item_path = (*path, index)
         if isinstance(item, dict) and list(item) == ["sequential"]:
             # Grouping only: its layers take its place (their paths keep it).
-            nodes.extend(_build_list(document, item["sequential"], (*item_path, "sequential")))
+            nodes.extend(
+                _build_list(document, item["sequential"], (*item_path, "sequential"), built)
+            )
         else:
-            nodes.append(_build_node(document, item, item_path))
+            node = _build_node(document, item, item_path, built)
+            built.add(node)
+            nodes.append(node)
     return tuple(nodes)
 
 
@@ -197,7 +219,7 @@ def _name(document: Document, value: Any, path: PathKey) -> str | None:
     return value
 
 
-def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> Node:
+def _build_block(document: Document, kind: str, value: Any, path: PathKey, built: _Built) -> Node:
     place = _place(document, path[:-1])
     if kind == "sequential":  # a sequential that is a list is inlined by _build_list
         raise ConvcalcError(
@@ -210,13 +232,13 @@ def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> No
             times = positive_int(fields["times"])
         except ConvcalcError as error:
             raise error.at(document.where((*path, "times"))) from None
-        layers = _build_list(document, fields["layers"], (*path, "layers"))
+        layers = _build_list(document, fields["layers"], (*path, "layers"), built)
         return Repeat(times, layers, place, _name(document, fields.get("name"), (*path, "name")))
     if kind == "residual":
         fields = _block_fields(document, kind, value, path, ("body",), ("shortcut",))
-        body = _build_list(document, fields["body"], (*path, "body"))
+        body = _build_list(document, fields["body"], (*path, "body"), built)
         given = fields.get("shortcut")  # absent or null: the identity, as [] is
-        shortcut = _build_list(document, [] if given is None else given, (*path, "shortcut"))
+        shortcut = _build_list(document, [] if given is None else given, (*path, "shortcut"), built)
         name = _name(document, fields.get("name"), (*path, "name"))
         return Merge("add", (body, shortcut), kind, ("body", "shortcut"), place, name)
     if not isinstance(value, list) or len(value) < 2:
@@ -226,13 +248,13 @@ def _build_block(document: Document, kind: str, value: Any, path: PathKey) -> No
             document.where(path),
         )
     branches = tuple(
-        _build_list(document, branch, (*path, index)) for index, branch in enumerate(value)
+        _build_list(document, branch, (*path, index), built) for index, branch in enumerate(value)
     )
     labels = tuple(str(index) for index in range(len(branches)))
     return Merge("add" if kind == "add" else "concat", branches, kind, labels, place)
 
 
-def _build_node(document: Document, item: Any, path: PathKey) -> Node:
+def _build_node(document: Document, item: Any, path: PathKey, built: _Built) -> Node:
     if isinstance(item, str):
         kind, given = item, None
     elif isinstance(item, dict) and len(item) == 1:
@@ -244,7 +266,7 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
             document.where(path),
         )
     if kind in BLOCKS:
-        return _build_block(document, kind, given, (*path, kind))
+        return _build_block(document, kind, given, (*path, kind), built)
     if kind not in KINDS:
         known = _known((*KINDS, *BLOCKS))
         raise ConvcalcError(f"unknown layer kind {kind!r}; known: {known}", document.where(path))
@@ -276,17 +298,22 @@ def _build_node(document: Document, item: Any, path: PathKey) -> Node:
 _MADE: dict[tuple[str, str], Layer] = {}
 
 
-def open_model(source: str, input_shape: Shape | None = None) -> Model:
+def open_model(
+    source: str, input_shape: Shape | None = None, trace_timeout: float | None = None
+) -> Model:
     """A model from a file path, "-" for standard input, or a bundled model's name;
     see `open_document`."""
-    return build_model(open_document(source, input_shape))
+    return build_model(open_document(source, input_shape, trace_timeout))
 
 
-def open_document(source: str, input_shape: Shape | None = None) -> Document:
+def open_document(
+    source: str, input_shape: Shape | None = None, trace_timeout: float | None = None
+) -> Document:
     """The plain data of a model file at a path, "-" for standard input, a bundled
     model's name, an ONNX file (`.onnx`, imported at `input_shape` if given: its
     input may have symbolic sizes), or a PyTorch module (`package.module:attribute`,
-    traced at `input_shape`, which it needs)."""
+    traced at `input_shape`, which it needs, within `trace_timeout` seconds; None:
+    `imports.pytorch.TRACE_TIMEOUT`)."""
     from convcalc.source import parse, read
 
     if source.lower().endswith(".onnx"):
@@ -294,12 +321,12 @@ def open_document(source: str, input_shape: Shape | None = None) -> Document:
 
         return Document(read_onnx(source, input_shape), source)
     label = None
-    if source != "-" and not Path(source).exists():
+    if source != "-" and _nothing_at(source):
         if ":" in source:
             from convcalc.imports.pytorch import REFERENCE, read_reference
 
             if REFERENCE.fullmatch(source):  # package.module:attribute, a PyTorch module
-                return Document(read_reference(source, input_shape), source)
+                return Document(read_reference(source, input_shape, trace_timeout), source)
         from convcalc.zoo import model_names, model_path
 
         bundled = model_path(source)
@@ -310,3 +337,16 @@ def open_document(source: str, input_shape: Shape | None = None) -> Document:
         source, label = str(bundled), bundled.name
     file, text = read(source)
     return parse(text, label or file)
+
+
+def _nothing_at(path: str) -> bool:
+    """Whether no file, directory or link is at `path`, which may then name a module or
+    a bundled model. A path that cannot be looked up (too long, a loop of links) is
+    left to `read`, which says why."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
+        return True
+    except OSError:
+        return False
+    return False
