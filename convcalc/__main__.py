@@ -12,7 +12,9 @@ import signal
 
 
 def run() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Unless started with Ctrl-C ignored (`nohup`, `&` in a script), which stays so.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     if hasattr(signal, "SIGPIPE"):  # not on Windows
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     from convcalc.cli import main

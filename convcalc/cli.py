@@ -75,8 +75,8 @@ TraceTimeoutOption = Annotated[
     typer.Option(
         "--trace-timeout",
         metavar="SECONDS",
-        help="For package.module:attribute: the time that importing, making and tracing "
-        "the module may take (default: 60).",
+        help="For package.module:attribute: the seconds that importing, making and "
+        "tracing the module may take, after importing torch (default: 60).",
     ),
 ]
 

@@ -50,8 +50,9 @@ INSTALL = (
 #: `package.module:attribute` on the command line: a module to import and trace.
 REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
-#: Seconds that importing, making and tracing such a module may take (`--trace-timeout`):
-#: its code may loop forever. Importing torch alone takes a second or two.
+#: Seconds that importing, making and tracing such a module may take (`--trace-timeout`),
+#: since its code may loop forever; and that importing torch before it may take (a
+#: second or two, far longer on a busy machine), which takes none of the module's time.
 TRACE_TIMEOUT = 60.0
 
 
@@ -107,7 +108,7 @@ def read_reference(
 
     The module's code may do anything: exit, loop forever, crash. So it is imported,
     made and traced in a child process (`_apart`), killed after `timeout` seconds (None:
-    TRACE_TIMEOUT), and each way it can end becomes a message."""
+    TRACE_TIMEOUT) of the module's code, and each way it can end becomes a message."""
     where = Where("", reference)
     if input_shape is None:
         raise ConvcalcError(
@@ -183,8 +184,9 @@ def _apart(
 ) -> dict[str, Any]:
     """`work(doing)` run in a forked child process, which sends back its plain result
     (JSON) through a pipe, or the error it raised: what the work does (exit, loop,
-    crash, print) cannot reach convcalc itself. Past `timeout` seconds the child is
-    killed; how it ended, and the last step it had begun (`doing`), make the message."""
+    crash, print) cannot reach convcalc itself. The child is killed once it has taken
+    `timeout` seconds from its first step (`doing`), or TRACE_TIMEOUT to reach it (to
+    import torch); how it ended, and the last step it had begun, make the message."""
     if not hasattr(os, "fork"):  # Windows: in this process, without a time limit
         return work(lambda step: None)
     for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
@@ -198,13 +200,14 @@ def _apart(
         _child(work, writer, parent)
     os.close(writer)
     try:
-        data, status = _wait(child, reader, timeout)
+        data, status = _wait(child, reader, TRACE_TIMEOUT, timeout)
     finally:
         os.close(reader)
-    step = "while being imported"
+    step, began = "while torch was imported", False
     for line in data.split(b"\n")[:-1]:  # whole lines: the last is cut short, or empty
         message = json.loads(line)
-        step = message.get("doing", step)
+        if "doing" in message:
+            step, began = message["doing"], True
         if "document" in message:
             document: dict[str, Any] = message["document"]
             return document
@@ -216,6 +219,8 @@ def _apart(
             raise ConvcalcError(f"the module called sys.exit({message['exit']}) {step}", where)
         if "raised" in message:
             raise ConvcalcError(f"the module raised {message['raised']} {step}", where)
+    if status is None and not began:
+        raise ConvcalcError(f"importing torch did not finish within {TRACE_TIMEOUT:g} s", where)
     if status is None:
         raise ConvcalcError(
             f"the module did not finish within {timeout:g} s {step} (does it loop forever?); "
@@ -230,10 +235,11 @@ def _apart(
     )
 
 
-def _wait(child: int, reader: int, timeout: float) -> tuple[bytes, int | None]:
+def _wait(child: int, reader: int, first: float, then: float) -> tuple[bytes, int | None]:
     """What the child sent until it closed the pipe, and its wait status; None if it
-    was still running after `timeout` seconds, when it is killed."""
-    deadline = time.monotonic() + timeout
+    was still running `first` seconds before its first message, or `then` seconds
+    after, when it is killed."""
+    deadline = time.monotonic() + first
     data = bytearray()
     status = None
     try:
@@ -244,6 +250,8 @@ def _wait(child: int, reader: int, timeout: float) -> tuple[bytes, int | None]:
             chunk = os.read(reader, 1 << 16)
             if not chunk:  # closed: the child is ending
                 break
+            if b"\n" in chunk and b"\n" not in data:  # the first message
+                deadline = time.monotonic() + then
             data += chunk
         while time.monotonic() < deadline:
             ended, code = os.waitpid(child, os.WNOHANG)
