@@ -1,5 +1,6 @@
 """The command line: parse, call the core, render. Exit status 0 on success, 2 for bad
-input of any kind with one `error:` line on standard error, 1 only for a bug."""
+input of any kind with one `error:` line on standard error, 1 only for a bug; killed by
+SIGINT or SIGPIPE (130, 141 in the shell) on Ctrl-C or a closed pipe (`__main__`)."""
 
 # No `from __future__ import annotations` here: Typer reads every command's annotations
 # at each start, and string annotations would cost an `eval` each (about 10 ms in all).
@@ -632,9 +633,9 @@ class _ClosedOutput(io.TextIOBase):
 
 def _guard_standard_streams() -> None:
     """Descriptors 0, 1 and 2 that were closed at start are opened on /dev/null, so that
-    no file opened later takes their number (and output meant for the terminal goes
-    into it); the Python streams stay None for stdin (read refuses it) and stderr, and
-    a closed stdout refuses writes. Text that an output's encoding cannot take (×, …
+    no file or pipe opened later takes their number (a child process redirects them);
+    the Python streams stay None for stdin (`source.read` refuses it) and stderr, and a
+    closed stdout refuses writes. Text that an output's encoding cannot take (×, …
     under PYTHONIOENCODING=ascii) is spelled in ASCII (`_spell`)."""
     for descriptor in (0, 1, 2):
         try:

@@ -9,7 +9,10 @@ the way every layer is applied to its input shape with convcalc's own arithmetic
 resolves what depends on shapes (negative dimensions, `view(x.size(0), -1)`). A node
 convcalc cannot follow is an error naming it and its target, never a silent identity.
 
-torch is imported only here, and only when a module is imported.
+torch is imported only here, and only when a module is imported. A module named on the
+command line (`package.module:attribute`) is imported, made and traced in a child
+process, under a time limit, so that whatever its code does ends in a message
+(`read_reference`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import select
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -219,6 +223,8 @@ def _apart(
             raise ConvcalcError(f"the module called sys.exit({message['exit']}) {step}", where)
         if "raised" in message:
             raise ConvcalcError(f"the module raised {message['raised']} {step}", where)
+        if "bug" in message:
+            raise RuntimeError(f"convcalc failed {step} (the traceback above is the child's)")
     if status is None and not began:
         raise ConvcalcError(f"importing torch did not finish within {TRACE_TIMEOUT:g} s", where)
     if status is None:
@@ -296,7 +302,12 @@ def _child(
                 send({"error": error.message, "where": where})
             except SystemExit as exit:
                 send({"exit": repr(exit.code) if exit.code is not None else ""})
-            except BaseException as error:  # anything the module's code raised
+            except Exception:
+                # The module's own exceptions are messages already: this is a bug of
+                # convcalc's, whose traceback goes to standard error (the parent's).
+                traceback.print_exc()
+                send({"bug": True})
+            except BaseException as error:  # KeyboardInterrupt, raised by the module's code
                 send({"raised": f"{type(error).__name__}: {_first_line(error)}"})
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
