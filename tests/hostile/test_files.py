@@ -61,6 +61,15 @@ def test_a_directory(tmp_path: Path) -> None:
     )
 
 
+def test_a_file_that_cannot_be_read() -> None:
+    # Root reads any file it may open; this one opens, and then every read fails.
+    assert_clean_error(
+        run_convcalc(["net", "/proc/self/mem"]),
+        "/proc/self/mem: ",
+        "cannot read: Input/output error",
+    )
+
+
 def test_a_path_through_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("layers: [relu]\n")
     assert_clean_error(
