@@ -1,9 +1,15 @@
 """The command line: parse, call the core, render. Exit status 0 on success, 2 for bad
-input of any kind with one `error:` line on standard error, 1 only for a bug."""
+input of any kind with one `error:` line on standard error, 1 only for a bug; killed by
+SIGINT or SIGPIPE (130, 141 in the shell) on Ctrl-C or a closed pipe (`__main__`)."""
 
 # No `from __future__ import annotations` here: Typer reads every command's annotations
 # at each start, and string annotations would cost an `eval` each (about 10 ms in all).
+import codecs
+import contextlib
+import errno
 import gc
+import io
+import os
 import re
 import sys
 from enum import StrEnum
@@ -99,6 +105,15 @@ ExplainOption = Annotated[
 ]
 BatchOption = Annotated[
     int, _whole_number_option(1, "Batch size; scales only the memory figures.", "--batch")
+]
+TraceTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--trace-timeout",
+        metavar="SECONDS",
+        help="For package.module:attribute: the seconds that importing, making and "
+        "tracing the module may take, after importing torch (default: 60).",
+    ),
 ]
 
 
@@ -213,6 +228,15 @@ def _check_input(shape: tuple[int, ...] | None, model: "Model") -> None:
             Where("--input"),
         )
     raise ConvcalcError(f"{expected}, with {axes(shape)}", Where("--input"))
+
+
+def _seconds(trace_timeout: float | None) -> float | None:
+    if trace_timeout is not None and not 0 < trace_timeout < float("inf"):
+        raise ConvcalcError(
+            f"expected a positive number of seconds, got {trace_timeout:g}",
+            Where("--trace-timeout"),
+        )
+    return trace_timeout
 
 
 @app.command()
@@ -364,6 +388,7 @@ def net(
         str | None,
         typer.Option("--layer", help="With --field-of: the layer (name or path); default last."),
     ] = None,
+    trace_timeout: TraceTimeoutOption = None,
 ) -> None:
     """A whole network: one row per layer, totals, the receptive field, warnings.
 
@@ -373,7 +398,7 @@ def net(
     from convcalc.loader import open_model
 
     shape = parse_shape(input) if input else None
-    loaded = open_model(model, shape)
+    loaded = open_model(model, shape, _seconds(trace_timeout))
     _check_input(shape, loaded)
     analysis = analyze(loaded, shape, batch)
     chosen = _format(format, json)
@@ -620,6 +645,7 @@ def export(
         str | None,
         typer.Option("--output", "-o", help="Write to this file instead of standard output."),
     ] = None,
+    trace_timeout: TraceTimeoutOption = None,
 ) -> None:
     """Write the model as a convcalc YAML model file, which `convcalc net` reads to the
     same analysis: how an ONNX model looks in convcalc's terms, to read or edit.
@@ -631,7 +657,7 @@ def export(
     from convcalc.render.model_file import to_yaml
 
     shape = parse_shape(input) if input else None
-    document = open_document(model, shape)
+    document = open_document(model, shape, _seconds(trace_timeout))
     loaded = build_model(document)
     _check_input(shape, loaded)
     if shape is None and loaded.input_shape is None:
@@ -660,7 +686,12 @@ def export(
 
 
 def main() -> None:
-    """The console script: run the app and turn bad input into `error:` and exit 2."""
+    """The console script: run the app and turn bad input into `error:` and exit 2.
+
+    Ctrl-C and a reader that goes away (`| head`) end the program as they end any Unix
+    tool, killed by the signal (`convcalc.__main__`, the program, sees to that); what
+    else can go wrong with the standard streams (closed, a full disk, an encoding
+    without ×) ends in an answer or an `error:` line too, never a traceback."""
     from typer.exceptions import TyperException
 
     # A run builds no reference cycles worth collecting and then exits; the cyclic
@@ -670,22 +701,97 @@ def main() -> None:
     # Blocks may nest thousands deep (up to source.MAX_DEPTH); the loader and the walk
     # recurse once or twice per level, which Python 3.11 does without the C stack.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    _guard_standard_streams()
 
     # Typer's own errors (unknown option, missing argument, bad choice) are usage errors;
     # standalone mode would print them as a multi-line panel, so they are caught here.
+    status = 0
     try:
         app(sys.argv[1:] or ["--help"], prog_name="convcalc", standalone_mode=False)
     except ConvcalcError as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+        status = _fail(str(error))
     except (typer.Exit, typer.Abort) as stop:
-        sys.exit(getattr(stop, "exit_code", 2))
+        status = getattr(stop, "exit_code", 2)
     except TyperException as error:
         # Click quotes the bad value as it was typed: escape it, keep to one line, and
         # cut a long one short (its own messages take at most 100 characters).
-        sys.stderr.write(f"error: {printable(shorten(error.format_message(), 200))}\n")
-        sys.exit(2)
-    except BrokenPipeError:
-        # The reader went away (`| head`): not an error of ours; keep Python quiet about it.
-        sys.stderr.close()
-        sys.exit(0)
+        status = _fail(printable(shorten(error.format_message(), 200)))
+    except OSError as error:
+        # Every file the core opens turns its own errors into messages: what is left
+        # is standard output that cannot be written (closed, /dev/full).
+        status = _output_failed(error)
+    try:
+        sys.stdout.flush()  # here, not at exit, where a failure would go unreported
+    except OSError as error:
+        status = _output_failed(error)
+    sys.exit(status)
+
+
+def _output_failed(error: OSError) -> int:
+    """Standard output cannot be written: say so, and let what is still buffered go to
+    /dev/null, or Python would try again at exit and print a warning of its own."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: closed, no descriptor
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return _fail(f"cannot write standard output: {error.strerror}")
+
+
+def _fail(message: str) -> int:
+    """Print the one `error:` line (if standard error can take it); exit status 2."""
+    try:
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.flush()
+    except (OSError, AttributeError):  # standard error closed (None) or full: nowhere to say it
+        pass
+    return 2
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output when the program was started with it closed: writing fails, as
+    it fails for any Unix tool (`ls >&-`), and the failure becomes an `error:` line."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "it is closed")
+
+
+def _guard_standard_streams() -> None:
+    """Descriptors 0, 1 and 2 that were closed at start are opened on /dev/null, so that
+    no file or pipe opened later takes their number (a child process redirects them);
+    the Python streams stay None for stdin (`source.read` refuses it) and stderr, and a
+    closed stdout refuses writes. Text that an output's encoding cannot take (×, …
+    under PYTHONIOENCODING=ascii) is spelled in ASCII (`_spell`)."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput()
+    codecs.register_error("convcalc-ascii", _spell)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="convcalc-ascii")
+
+
+#: How the characters convcalc prints are spelled where the encoding lacks them.
+_ASCII = {
+    "×": "x", "−": "-", "…": "...", "→": "->", "≤": "<=", "≥": ">=", "—": "-", "–": "-",
+    "⌊": "floor(", "⌋": ")", "⌈": "ceil(", "⌉": ")", "½": "1/2", "≡": "==", "·": "*",
+    "█": "#", "▉": "#", "▊": "#", "▋": "#", "▌": "#", "▍": "", "▎": "", "▏": "",
+}  # fmt: skip
+
+
+def _spell(error: UnicodeError) -> tuple[str, int]:
+    """An encoding error handler: convcalc's own characters in ASCII (a separator ` · `
+    as ` - `, a product `(k − 1)·d` as `(k - 1)*d`), anything else escaped (\\u00e9)."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    text, spelled = error.object, []
+    for index in range(error.start, error.end):
+        char = text[index]
+        if char == "·" and text[index - 1 : index] == text[index + 1 : index + 2] == " ":
+            spelled.append("-")
+        elif char in _ASCII:
+            spelled.append(_ASCII[char])
+        else:
+            spelled.append(char.encode("ascii", "backslashreplace").decode("ascii"))
+    return "".join(spelled), error.end

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from convcalc.errors import ConvcalcError, Where
@@ -836,17 +836,22 @@ def _layer(builder: _Builder, kind: str, given: dict[str, Any], path: PathKey) -
 _MADE: dict[tuple[str, str], Layer] = {}
 
 
-def open_model(source: str, input_shape: Shape | None = None) -> Model:
+def open_model(
+    source: str, input_shape: Shape | None = None, trace_timeout: float | None = None
+) -> Model:
     """A model from a file path, "-" for standard input, or a bundled model's name;
     see `open_document`."""
-    return build_model(open_document(source, input_shape))
+    return build_model(open_document(source, input_shape, trace_timeout))
 
 
-def open_document(source: str, input_shape: Shape | None = None) -> Document:
+def open_document(
+    source: str, input_shape: Shape | None = None, trace_timeout: float | None = None
+) -> Document:
     """The plain data of a model file at a path, "-" for standard input, a bundled
     model's name, an ONNX file (`.onnx`, imported at `input_shape` if given: its
     input may have symbolic sizes), or a PyTorch module (`package.module:attribute`,
-    traced at `input_shape`, which it needs)."""
+    traced at `input_shape`, which it needs, within `trace_timeout` seconds; None:
+    `imports.pytorch.TRACE_TIMEOUT`)."""
     from convcalc.source import parse, read
 
     if source.lower().endswith(".onnx"):
@@ -854,12 +859,12 @@ def open_document(source: str, input_shape: Shape | None = None) -> Document:
 
         return Document(read_onnx(source, input_shape), source)
     label = None
-    if source != "-" and not Path(source).exists():
+    if source != "-" and _nothing_at(source):
         if ":" in source:
             from convcalc.imports.pytorch import REFERENCE, read_reference
 
             if REFERENCE.fullmatch(source):  # package.module:attribute, a PyTorch module
-                return Document(read_reference(source, input_shape), source)
+                return Document(read_reference(source, input_shape, trace_timeout), source)
         from convcalc.zoo import model_names, model_path
 
         bundled = model_path(source)
@@ -871,3 +876,16 @@ def open_document(source: str, input_shape: Shape | None = None) -> Document:
         source, label = str(bundled), bundled.name
     file, text = read(source)
     return parse(text, label or file)
+
+
+def _nothing_at(path: str) -> bool:
+    """Whether no file, directory or link is at `path`, which may then name a module or
+    a bundled model. A path that cannot be looked up (too long, a loop of links) is
+    left to `read`, which says why."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
+        return True
+    except OSError:
+        return False
+    return False

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
 from convcalc.text import MAX_SHOWN, has_control, quote, shorten
 
 __all__ = [
+    "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
     "Document",
@@ -36,6 +37,10 @@ __all__ = [
     "plain_number",
     "read",
 ]
+
+#: How many bytes a model file or standard input may hold. The bundled models take about
+#: 10 KB and a 100,000-layer model file a few MB; YAML this large already takes minutes.
+MAX_BYTES = 64 << 20
 
 #: How many values a document may expand to (aliases count each time they are used).
 MAX_NODES = 5_000_000
@@ -95,19 +100,28 @@ class Document:
 
 
 def read(source: str) -> tuple[str, str]:
-    """The text of a model file, or of standard input for "-", with a name for messages."""
+    """The text of a model file, or of standard input for "-", with a name for messages.
+    At most `MAX_BYTES` are read (one more tells a longer input), so that /dev/zero or an
+    endless pipe is refused, not read until memory runs out."""
     if source == "-":
         name = "<stdin>"
+        if sys.stdin is None:  # the program was started with its standard input closed
+            raise ConvcalcError(f"{name}: cannot read: standard input is closed")
         try:
-            raw = sys.stdin.buffer.read()
+            raw = sys.stdin.buffer.read(MAX_BYTES + 1)
         except OSError as error:
-            raise ConvcalcError(f"cannot read standard input: {error.strerror}") from None
+            raise ConvcalcError(f"{name}: cannot read: {error.strerror}") from None
     else:
         name = source
-        path = Path(source)
         try:
-            raw = path.read_bytes()
+            with open(source, "rb") as file:
+                raw = file.read(MAX_BYTES + 1)
         except FileNotFoundError:
+            if os.path.islink(source):
+                target = os.readlink(source)
+                raise ConvcalcError(
+                    f"{source}: a symbolic link to {target}, which does not exist"
+                ) from None
             raise ConvcalcError(
                 f"{source}: no such file (give a model file, '-' for standard input, "
                 "or the name of a bundled model)"
@@ -116,6 +130,11 @@ def read(source: str) -> tuple[str, str]:
             raise ConvcalcError(f"{source}: is a directory, not a model file") from None
         except OSError as error:
             raise ConvcalcError(f"{source}: cannot read: {error.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise ConvcalcError(
+            f"{name}: more than {MAX_BYTES:,} bytes ({MAX_BYTES >> 20} MiB), the most a model "
+            "file may hold"
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -36,20 +36,16 @@ def _every(size: int) -> int:
 
 
 def reads_any(window: Window, outputs: int, size: int) -> bool:
-    """Whether any of the `outputs` units reads one of the `size` input units (not only
-    padding). Tried on every unit of a short axis, on the first, middle and last of a
-    long one (a long axis whose middle unit reads only padding has no such layer)."""
-    units = range(outputs) if outputs <= 64 else (0, outputs // 2, outputs - 1)
-    for y in units:
-        reads = window.reads(y)
-        if isinstance(reads, range):
-            if reads.step > 0 and len(reads):
-                at = max(0, -(-(0 - reads.start) // reads.step))
-                if at < len(reads) and 0 <= reads[at] < size:
-                    return True
-        elif any(0 <= x < size for x in reads):
-            return True
-    return False
+    """Whether the middle one of the `outputs` units reads one of the `size` input units,
+    not only padding: global context passes to the units away from the border, as a
+    row's field is theirs (a dilated window on a 1×1 map reads it at some units only)."""
+    reads = window.reads(outputs // 2)
+    if isinstance(reads, range):
+        if reads.step <= 0 or not reads:
+            return False
+        first = max(0, -(-(0 - reads.start) // reads.step))  # the first index at 0 or above
+        return first < len(reads) and reads[first] < size
+    return any(0 <= x < size for x in reads)
 
 
 def _read(window: Window, needed: Positions, outputs: int, size: int) -> Positions:
@@ -115,7 +111,7 @@ class Coverage:
             return known
         # Walk back, latest first (every reader of a node comes after it), with the units
         # each node is asked for, gathered from all its readers.
-        needed: dict[int, list[Positions]] = {index: [None] * ndim}
+        needed: dict[int, list[Positions]] = {index: [None] * (len(self.shape(index)) - 1)}
         waiting = [-index]
         reached: list[Positions] = [0] * ndim
         while waiting:
@@ -142,6 +138,10 @@ class Coverage:
     ) -> list[tuple[int, list[Positions]]]:
         """The units node `index` reads of each of its inputs, for its `asked` units."""
         output = self.shape(index)[1:]
+        if not output or (self.windows[index] is None and not isinstance(node.op, Merge)):
+            # Every unit reads its whole input (a global pooling, flatten, linear): all
+            # of every input is asked for.
+            return [(read, [None] * (len(self.shape(read)) - 1)) for read in node.inputs]
         if isinstance(node.op, Merge):
             found = []
             for read in node.inputs:
@@ -156,8 +156,7 @@ class Coverage:
         (read,) = node.inputs
         sizes = self.shape(read)[1:]
         windows = self.windows[index]
-        if windows is None:  # every unit reads its whole input (a global pooling)
-            return [(read, [None] * len(sizes))]
+        assert windows is not None
         return [
             (
                 read,

@@ -40,14 +40,14 @@ class Result:
 def run_convcalc(
     args: Sequence[str],
     *,
-    stdin: bytes | str | None = b"",
+    stdin: bytes | str | int | None = b"",
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = TIME_BOUND,
     memory: int | None = MEMORY_BOUND,
 ) -> Result:
     """`python -m convcalc ARGS…` in a child process under the bounds; standard input
-    is the given bytes (None: /dev/null)."""
+    is the given bytes, or a descriptor to read from (None: /dev/null)."""
     data = stdin.encode() if isinstance(stdin, str) else stdin
 
     def limit() -> None:
@@ -56,8 +56,8 @@ def run_convcalc(
 
     done = subprocess.run(
         [sys.executable, "-m", "convcalc", *args],
-        input=data,
-        stdin=subprocess.DEVNULL if data is None else None,
+        input=data if isinstance(data, bytes) else None,
+        stdin=subprocess.DEVNULL if data is None else data if isinstance(data, int) else None,
         capture_output=True,
         timeout=timeout,
         cwd=cwd,
