@@ -48,6 +48,7 @@ BLOCKS = ("sequential", "repeat", "residual", "add", "concat", "mul")
 _MAX_INDIRECTION = 100
 
 _ARGUMENT = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_IN_TEXT = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
 _DEFINITION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -360,23 +361,36 @@ class _Builder:
         if context.arguments is None:
             return value, path, context
         for _ in range(_MAX_INDIRECTION):
-            if not (isinstance(value, str) and value.startswith("$")):
+            if not (isinstance(value, str) and "$" in value):
                 return value, path, context
-            if value.startswith("${") and value.endswith("}"):
+            if value.startswith("${") and value.endswith("}") and value.count("${") == 1:
                 return self.expression(value[2:-1], path, context), path, context
             found = _ARGUMENT.fullmatch(value)
-            if found is None:
-                raise ConvcalcError(
-                    "expected $name (an argument) or ${…} (integer arithmetic), "
-                    f"got {quote(value)}",
-                    self.where(path),
-                )
+            if found is None:  # arguments within a longer string
+                return self.spliced(value, path, context), path, context
             argument = self.argument(found[1], path, context)
             value, path, context = argument
         raise ConvcalcError(
             f"the arguments refer to each other more than {_MAX_INDIRECTION} times (a loop?)",
             self.where(path),
         )
+
+    def spliced(self, text: str, path: PathKey, context: _Context) -> str:
+        """A longer string (a name: `inner_blocks.${k}.0`) with each `$argument` and
+        `${expression}` in it replaced by the value's digits or text."""
+
+        def value_of(found: re.Match[str]) -> str:
+            whole = found[0]
+            value, at, _ = self.resolve(whole, path, context)
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ConvcalcError(
+                    f"{quote(whole)} in a string stands for a number or a string, "
+                    f"got {describe(value)}",
+                    self.where(at),
+                )
+            return str(value)
+
+        return _IN_TEXT.sub(value_of, text)
 
     def argument(self, name: str, path: PathKey, context: _Context) -> _Argument:
         if context.arguments is None or name not in context.arguments:
@@ -401,7 +415,7 @@ class _Builder:
 
     def plain(self, value: Any, path: PathKey, context: _Context) -> Any:
         """A parameter value with every argument in it replaced."""
-        if isinstance(value, str) and value.startswith("$"):
+        if isinstance(value, str) and "$" in value:
             value, path, context = self.resolve(value, path, context)
         if isinstance(value, list):
             return [self.plain(item, (*path, i), context) for i, item in enumerate(value)]
@@ -433,7 +447,7 @@ class _Builder:
         return source
 
     def item(self, item: Any, path: PathKey, row_path: str, context: _Context, source: int) -> int:
-        if isinstance(item, str) and item.startswith("$"):
+        if isinstance(item, str) and "$" in item:
             item, path, _ = self.resolve(item, path, context)
         if isinstance(item, str):
             kind, given = item, None
@@ -524,7 +538,7 @@ class _Builder:
                 fields["body"],
                 (*value_path, "body"),
                 f"{row_path}.residual.body",
-                self.branch(name, qualified, "body", context, source),
+                self.branch(name, qualified, "body", context),
                 source,
             )
             given = fields.get("shortcut")  # absent or null: the identity, as [] is
@@ -532,7 +546,7 @@ class _Builder:
                 [] if given is None else given,
                 (*value_path, "shortcut"),
                 f"{row_path}.residual.shortcut",
-                self.branch(name, qualified, "shortcut", context, source),
+                self.branch(name, qualified, "shortcut", context),
                 source,
             )
             merge = Merge("add", kind, ("body", "shortcut"))
@@ -556,7 +570,7 @@ class _Builder:
                     branch,
                     (*value_path, index),
                     f"{row_path}.{kind}[{index}]",
-                    self.branch(None, qualified, str(index), context, source),
+                    self.branch(None, qualified, str(index), context),
                     source,
                 )
             )
@@ -751,17 +765,14 @@ class _Builder:
         return context._replace(scope=scope, seat=_Seat(qualified))
 
     @staticmethod
-    def branch(
-        name: str | None, qualified: str, label: str, context: _Context, source: int
-    ) -> _Context:
+    def branch(name: str | None, qualified: str, label: str, context: _Context) -> _Context:
         """The context of one branch of a block (a residual's body or shortcut, an
-        add's or concat's branch). A named block is a scope for the branch's named
-        layers; an unnamed one adds no level. Unnamed layers are named by the block,
-        the branch and their position (`layer1.0.0.body.5`), where anything above them
-        has a name, and by their path where nothing has."""
-        if name is not None:
-            context = context._replace(scope=_Scope(qualified, source, context.scope))
-        elif context.seat is None:
+        add's or concat's branch). It adds no level for named layers: a residual's name
+        names its sum (the `add` of PyTorch's forward), not a module around its layers.
+        Unnamed layers are named by the block, the branch and their position
+        (`layer1.0.0.body.5`), where anything above them has a name, and by their path
+        where nothing has."""
+        if name is None and context.seat is None:
             return context
         return context._replace(seat=_Seat(f"{qualified}.{label}"))
 

@@ -316,3 +316,47 @@ def test_outputs_and_dead_nodes() -> None:
 )
 def test_graph_errors(text: str, says: str) -> None:
     assert says in error_of("input: [1, 4]\n" + text)
+
+
+def test_a_residuals_name_names_its_sum_and_arguments_build_names() -> None:
+    assert names(
+        """
+        input: [8, 16, 16]
+        define:
+          level:
+            args: {k: null}
+            layers:
+              - conv: {name: "inner_blocks.${k}.0", out_channels: 4, kernel_size: 1}
+              - conv: {name: layer_blocks.$k.0, out_channels: 4, kernel_size: 3, padding: 1}
+          block:
+            layers:
+              - residual:
+                  name: add
+                  body: [conv: {name: conv1, out_channels: 8, kernel_size: 3, padding: 1}, relu]
+              - relu: {name: relu}
+        layers:
+          - sequential: {name: fpn, layers: [level: {k: 0}, level: {k: "${1 + 2}"}]}
+          - block: {name: layer1.0, from: input}
+          - concat: {from: [fpn.1.layer_blocks.3.0, layer1.0]}
+        """
+    ) == [
+        "fpn.0.inner_blocks.0.0",
+        "fpn.0.layer_blocks.0.0",
+        "fpn.1.inner_blocks.3.0",
+        "fpn.1.layer_blocks.3.0",
+        "layer1.0.conv1",  # the residual adds no level: its name is its sum's
+        "layer1.0.add.body.1",
+        "layer1.0.add",
+        "layer1.0.relu",
+        "layers[2]",
+    ]
+
+
+def test_a_value_in_a_name_is_a_number_or_a_string() -> None:
+    message = error_of(
+        """
+        define: {b: {args: {k: [1]}, layers: [relu: {name: "a.$k"}]}}
+        layers: [b]
+        """
+    )
+    assert "'$k' in a string stands for a number or a string, got [1]" in message

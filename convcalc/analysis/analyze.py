@@ -86,11 +86,13 @@ class Row(NamedTuple):
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """A warning about a silent mistake, with a stable code."""
+    """A warning about a silent mistake, with a stable code, at the row of `path` (whose
+    qualified name is `name`)."""
 
     path: str
     code: str
     message: str
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ class Analysis:
     receptive_field: ReceptiveField | None
     warnings: tuple[Diagnostic, ...]
     outputs: tuple[Output, ...] = ()
+    # The first row whose units also see the whole input through a global path.
+    global_context_from: str | None = None
 
 
 Fields = Field | None  # None: no local field (no spatial axes, or only a global path)
@@ -304,7 +308,7 @@ class _Walk:
         # A layer whose every unit reads its whole input (a global pooling) brings in
         # global context, if the units it reads see every input position between them.
         # It passes on where the layer reads anything of its input (not only padding).
-        if effect.windows is None:
+        if effect.windows is None or layer.global_statistics():
             global_context = flow.global_context or (
                 len(self.input_shape) > 1 and self.sees_everything(node)
             )
@@ -635,15 +639,11 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
         (row.receptive_field for i in reversed(first) if (row := rows[i]).receptive_field),
         None,
     )
+    names = {row.path: row.qualified_name for row in rows}
+    warnings = tuple(dataclasses.replace(w, name=names.get(w.path, w.path)) for w in walk.warnings)
+    first_global = next((row.qualified_name for row in rows if row.global_context), None)
     return Analysis(
-        model.name,
-        shape,
-        outputs[0].shape,
-        rows,
-        totals,
-        field,
-        tuple(walk.warnings),
-        outputs,
+        model.name, shape, outputs[0].shape, rows, totals, field, warnings, outputs, first_global
     )
 
 

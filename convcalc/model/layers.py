@@ -161,6 +161,12 @@ class Layer:
     def apply(self, shape: Shape) -> Effect:
         raise NotImplementedError
 
+    def global_statistics(self) -> bool:
+        """Whether every output also depends, through statistics over all positions, on
+        the whole input (instance and group normalisation, at inference too): a global
+        path, beside the layer's own window (SPEC §6.5)."""
+        return False
+
 
 _PARAMETERS: dict[type[Layer], dict[str, dataclasses.Field[Any]]] = {}
 
@@ -921,6 +927,9 @@ class GroupNorm(Layer):
             )
         return _pointwise(shape, 2 * shape[0] * self.affine)
 
+    def global_statistics(self) -> bool:
+        return True  # each group's mean and variance over every position
+
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LayerNorm(Layer):
@@ -964,6 +973,10 @@ class InstanceNorm(Layer):
         # The mean and variance come from every position: a global path (SPEC §6.5). With
         # it held constant, each output reads its own position.
         return _pointwise(shape, 2 * shape[0] * self.affine)
+
+    def global_statistics(self) -> bool:
+        # Each channel's mean and variance over every position, unless kept running.
+        return not self.track_running_stats
 
 
 # What divides each channel (PyTorch's LocalResponseNorm documentation).

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from enum import Enum
 from fractions import Fraction
 
-from convcalc.analysis.analyze import ReceptiveField, Row
+from convcalc.analysis.analyze import Analysis, ReceptiveField, Row
 from convcalc.text import printable
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "format_number",
     "format_shape",
     "format_si",
+    "summary_lines",
 ]
 
 
@@ -120,3 +121,27 @@ def cells(row: Row, exact: bool = False) -> dict[Column, str]:
         Column.MACS: str(row.macs) if exact else format_si(row.macs),
         **field,
     }
+
+
+def summary_lines(analysis: Analysis) -> list[str]:
+    """What a table's summary says of a graph: each output's shape and field where there
+    are several (a detector's P3/P4/P5 fields are the point), and where global context
+    comes in."""
+    lines = []
+    if len(analysis.outputs) > 1:
+        for output in analysis.outputs:
+            field = output.receptive_field
+            seen = (
+                "the whole input"
+                if field is None
+                else f"field {format_axes(field.size)}{'+g' if output.global_context else ''}, "
+                f"effective stride {format_axes(field.effective_stride)}, effective padding "
+                f"{format_axes(field.effective_padding)}"
+            )
+            lines.append(f"Output {printable(output.name)}: {format_shape(output.shape)}, {seen}")
+    if analysis.global_context_from is not None:
+        lines.append(
+            f"Global context from {printable(analysis.global_context_from)} on: fields marked "
+            "+g also see the whole input, through a global pooling or normalisation"
+        )
+    return lines

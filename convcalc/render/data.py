@@ -17,6 +17,7 @@ from convcalc.render.columns import (
     format_bytes,
     format_count,
     format_si,
+    summary_lines,
 )
 from convcalc.text import printable
 
@@ -84,7 +85,10 @@ def _row(
 
 
 def _warnings(analysis: Analysis) -> list[dict[str, str]]:
-    return [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings]
+    return [
+        {"path": w.path, "qualified_name": w.name, "code": w.code, "message": w.message}
+        for w in analysis.warnings
+    ]
 
 
 def to_json(analysis: Analysis, explained: bool = False) -> str:
@@ -272,8 +276,9 @@ def to_markdown(analysis: Analysis) -> str:
             f"{format_axes(field.effective_stride)}, effective padding "
             f"{format_axes(field.effective_padding)}"
         )
+    lines.extend(f"**{line}**" for line in summary_lines(analysis))
     for warning in analysis.warnings:
         lines.append(
-            printable(f"- warning `{warning.code}` at `{warning.path}`: {warning.message}")
+            printable(f"- warning `{warning.code}` at `{warning.name}`: {warning.message}")
         )
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from convcalc.render.columns import (
     format_count,
     format_shape,
     format_si,
+    summary_lines,
 )
 from convcalc.render.data import SizesReport
 from convcalc.text import printable
@@ -76,7 +77,7 @@ def _print_warnings(console, analysis: Analysis) -> None:  # type: ignore[no-unt
         console.print(
             Text.assemble(
                 ("warning", "yellow"),
-                printable(f" {warning.code} at {warning.path}: {warning.message}"),
+                printable(f" {warning.code} at {warning.name}: {warning.message}"),
             ),
             soft_wrap=True,
         )
@@ -108,6 +109,8 @@ def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | N
         soft_wrap=True,
     )
     console.print(_field_line(analysis.receptive_field), soft_wrap=True)
+    for line in summary_lines(analysis):
+        console.print(line, soft_wrap=True)
     if explained:
         _print_explanations(console, analysis)
     _print_warnings(console, analysis)
