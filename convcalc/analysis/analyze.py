@@ -146,7 +146,8 @@ class Analysis:
     receptive_field: ReceptiveField | None
     warnings: tuple[Diagnostic, ...]
     outputs: tuple[Output, ...] = ()
-    # The first row whose units also see the whole input through a global path.
+    # The first row whose units also see the whole input through a global path, where
+    # that reaches rows with a local field (a gate; not only a classifier's head).
     global_context_from: str | None = None
 
 
@@ -641,7 +642,12 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
     )
     names = {row.path: row.qualified_name for row in rows}
     warnings = tuple(dataclasses.replace(w, name=names.get(w.path, w.path)) for w in walk.warnings)
+    # Worth saying where global context reaches rows that keep a local field (gates,
+    # ASPP), not only a classifier's head after its global pooling.
+    gated = any(row.global_context and row.receptive_field is not None for row in rows)
     first_global = next((row.qualified_name for row in rows if row.global_context), None)
+    if not gated:
+        first_global = None
     return Analysis(
         model.name, shape, outputs[0].shape, rows, totals, field, warnings, outputs, first_global
     )

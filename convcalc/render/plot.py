@@ -44,9 +44,9 @@ _LONGEST_TICK = 33
 
 
 def _label(row: Row, longest: int = 200) -> str:
-    """A row as the table names it: its name if it has one, else its path (the middle
-    left out beyond `longest` characters), control characters escaped."""
-    text = printable(row.name or row.path)
+    """A row as the table names it: its qualified name (the middle left out beyond
+    `longest` characters), control characters escaped."""
+    text = printable(row.qualified_name or row.path)
     if len(text) <= longest:
         return text
     half = (longest - 1) // 2
@@ -103,8 +103,8 @@ class UnitField:
 
 
 def _find_row(analysis: Analysis, layer: str | None) -> Row:
-    """The row named `layer` (a path, or a name that only one row has), or by default
-    the last row with a field (the network's field, SPEC §3)."""
+    """The row named `layer` (its qualified name or its path), or by default the last row
+    with a field (the network's field, SPEC §3)."""
     if layer is None:
         for row in reversed(analysis.rows):
             if row.fields is not None:
@@ -112,21 +112,14 @@ def _find_row(analysis: Analysis, layer: str | None) -> Row:
         raise ConvcalcError(
             "no layer has a receptive field (the model has no spatial axes)", Where("--field-of")
         )
-    found = [row for row in analysis.rows if row.path == layer]
-    if not found:
-        found = [row for row in analysis.rows if row.name == layer]
-    if not found:
+    # Qualified names and paths are each unique (SPEC §6.1); an unnamed row's is its path.
+    found = next((row for row in analysis.rows if layer in (row.qualified_name, row.path)), None)
+    if found is None:
         raise ConvcalcError(
             f"no layer with the name or path {quote(layer)}; the table's Layer column names them",
             Where("--layer"),
         )
-    if len(found) > 1:
-        paths = ", ".join(row.path for row in found[:3]) + (", …" if len(found) > 3 else "")
-        raise ConvcalcError(
-            f"{len(found)} layers are named {quote(layer)} ({paths}); give one's path",
-            Where("--layer"),
-        )
-    (row,) = found
+    row = found
     if row.fields is None:
         raise ConvcalcError(
             f"{quote(layer)} has no field of its own: its units see the whole input (no spatial "

@@ -70,11 +70,13 @@ def test_json_follows_spec_section_5(cli) -> None:  # type: ignore[no-untyped-de
     assert document["warnings"] == [
         {
             "path": "layers[3]",
+            "qualified_name": "layers[3]",
             "code": "dropped-input",
             "message": document["warnings"][0]["message"],
         },
         {
             "path": "layers[3]",
+            "qualified_name": "layers[3]",
             "code": "dropped-input",
             "message": document["warnings"][1]["message"],
         },
