@@ -71,7 +71,7 @@ def work():
 # The work alone, once the tools are imported: the median of repetitions in one process.
 CONVCALC = """
 from convcalc.analysis.analyze import analyze
-from convcalc.loader import open_model
+from convcalc.opening import open_model
 from convcalc.render.data import to_json
 
 

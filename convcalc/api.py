@@ -51,7 +51,7 @@ def load(source: str | os.PathLike[str]) -> Model:
     >>> load("resnet18").name
     'resnet18'
     """
-    from convcalc.loader import open_model
+    from convcalc.opening import open_model
 
     return open_model(os.fspath(source))
 

@@ -395,7 +395,7 @@ def net(
     Example: convcalc net examples/vgg_style.yaml --input 3x64x64 --json
     """
     from convcalc.analysis.analyze import analyze
-    from convcalc.loader import open_model
+    from convcalc.opening import open_model
 
     shape = parse_shape(input) if input else None
     loaded = open_model(model, shape, _seconds(trace_timeout))
@@ -561,7 +561,7 @@ def sizes(
     Examples: convcalc sizes unet --range 200..260; convcalc sizes alexnet --min
     """
     from convcalc.analysis import sizes as checks
-    from convcalc.loader import open_model
+    from convcalc.opening import open_model
     from convcalc.render import data, table
 
     chosen = _format(format, json)
@@ -602,7 +602,7 @@ def models(
     Example: convcalc models; then convcalc net resnet50 --input 3x320x320
     """
     from convcalc.analysis.analyze import analyze
-    from convcalc.loader import open_model
+    from convcalc.opening import open_model
     from convcalc.zoo import model_names
 
     analyses = [(name, analyze(open_model(name))) for name in model_names()]
@@ -653,7 +653,8 @@ def export(
     Example: convcalc export model.onnx -o model.yaml; then convcalc net model.yaml
     """
     from convcalc.analysis.analyze import analyze
-    from convcalc.loader import build_model, open_document
+    from convcalc.loader import build_model
+    from convcalc.opening import open_document
     from convcalc.render.model_file import to_yaml
 
     shape = parse_shape(input) if input else None

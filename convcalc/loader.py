@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -24,7 +23,7 @@ from convcalc.model.layers import parameters as layer_parameters
 from convcalc.model.network import INPUT, INPUT_NAME, Merge, Model, Node, Place
 from convcalc.model.params import MAX_INT, accepts, describe, positive_int, schema_of
 from convcalc.source import MAX_DEPTH, Document, PathKey, name_hint
-from convcalc.text import quote, shorten
+from convcalc.text import quote
 
 __all__ = [
     "BLOCKS",
@@ -32,8 +31,6 @@ __all__ = [
     "build_layer",
     "build_model",
     "check_shape",
-    "open_document",
-    "open_model",
     "parameters",
 ]
 
@@ -845,58 +842,3 @@ def _layer(builder: _Builder, kind: str, given: dict[str, Any], path: PathKey) -
 
 
 _MADE: dict[tuple[str, str], Layer] = {}
-
-
-def open_model(
-    source: str, input_shape: Shape | None = None, trace_timeout: float | None = None
-) -> Model:
-    """A model from a file path, "-" for standard input, or a bundled model's name;
-    see `open_document`."""
-    return build_model(open_document(source, input_shape, trace_timeout))
-
-
-def open_document(
-    source: str, input_shape: Shape | None = None, trace_timeout: float | None = None
-) -> Document:
-    """The plain data of a model file at a path, "-" for standard input, a bundled
-    model's name, an ONNX file (`.onnx`, imported at `input_shape` if given: its
-    input may have symbolic sizes), or a PyTorch module (`package.module:attribute`,
-    traced at `input_shape`, which it needs, within `trace_timeout` seconds; None:
-    `imports.pytorch.TRACE_TIMEOUT`)."""
-    from convcalc.source import parse, read
-
-    if source.lower().endswith(".onnx"):
-        from convcalc.imports.onnx import read_onnx
-
-        return Document(read_onnx(source, input_shape), source)
-    label = None
-    if source != "-" and _nothing_at(source):
-        if ":" in source:
-            from convcalc.imports.pytorch import REFERENCE, read_reference
-
-            if REFERENCE.fullmatch(source):  # package.module:attribute, a PyTorch module
-                return Document(read_reference(source, input_shape, trace_timeout), source)
-        from convcalc.zoo import model_names, model_path
-
-        bundled = model_path(source)
-        if bundled is None:
-            raise ConvcalcError(
-                f"{shorten(source)}: no such file or bundled model "
-                f"(bundled: {', '.join(model_names())})"
-            )
-        source, label = str(bundled), bundled.name
-    file, text = read(source)
-    return parse(text, label or file)
-
-
-def _nothing_at(path: str) -> bool:
-    """Whether no file, directory or link is at `path`, which may then name a module or
-    a bundled model. A path that cannot be looked up (too long, a loop of links) is
-    left to `read`, which says why."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
-        return True
-    except OSError:
-        return False
-    return False

@@ -7,7 +7,8 @@ import textwrap
 
 from convcalc.analysis.analyze import analyze
 from convcalc.analysis.sizes import check_size, period, smallest_valid
-from convcalc.loader import build_model, open_model
+from convcalc.loader import build_model
+from convcalc.opening import open_model
 from convcalc.source import parse
 
 # Four levels of 2× pooling with padded 3×3 convolutions; the decoder doubles back with

@@ -24,7 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 from convcalc.analysis.analyze import Analysis, analyze
 from convcalc.errors import ConvcalcError
 from convcalc.imports.onnx import read_onnx
-from convcalc.loader import open_model
+from convcalc.opening import open_model
 from tests.helpers import analyze_yaml
 
 # -- building models -------------------------------------------------------------------

@@ -36,7 +36,7 @@ from convcalc import from_dict, from_torch
 from convcalc.analysis.analyze import Analysis, analyze
 from convcalc.errors import ConvcalcError
 from convcalc.imports.pytorch import torch_document
-from convcalc.loader import open_model
+from convcalc.opening import open_model
 from tests.helpers import analyze_yaml
 
 torch.set_num_threads(1)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from convcalc.analysis.analyze import analyze
-from convcalc.loader import open_model
+from convcalc.opening import open_model
 
 pytest.importorskip("torch")
 
