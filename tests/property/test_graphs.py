@@ -79,6 +79,10 @@ class Node:
     output: torch.Tensor
     module: nn.Module | None = None
     like: int | None = None
+    # Whether every channel at a position sees the same input positions: convcalc's
+    # field is per position (over all channels), exact for a slice, a shuffle or a pixel
+    # shuffle of such a map only (README, "Gates and global context").
+    uniform: bool = True
 
 
 @dataclass
@@ -92,9 +96,59 @@ class Graph:
     def shape(self, index: int) -> tuple[int, ...]:
         return tuple(self.tensor(index).shape[1:])
 
+    def uniform(self, index: int) -> bool:
+        return index < 0 or self.nodes[index].uniform
+
     def add(self, node: Node) -> int:
         self.nodes.append(node)
         return len(self.nodes) - 1
+
+
+def _channel_spec(draw: st.DrawFn, shape: tuple[int, ...], uniform: bool) -> dict[str, Any] | None:
+    """A layer of SPEC §6.4 that works on channels or positions one by one, or None where
+    none fits this input."""
+    channels, sizes = shape[0], shape[1:]
+    kinds = ["pad", "layer_norm", "instance_norm", "scale", "prelu", "group_norm"]
+    if uniform:
+        kinds += ["channel_slice", "channel_shuffle"]
+        if len(sizes) == 2:
+            kinds += ["pixel_shuffle", "pixel_unshuffle"] * 3
+    kind = draw(st.sampled_from(kinds))
+    divisors = [d for d in range(2, channels + 1) if channels % d == 0]
+    if kind == "pad":
+        padding = draw(
+            st.one_of(
+                st.integers(0, 2),
+                st.lists(
+                    st.tuples(st.integers(0, 2), st.integers(0, 2)).map(list),
+                    min_size=len(sizes),
+                    max_size=len(sizes),
+                ),
+            )
+        )
+        return {"pad": {"padding": padding}}
+    if kind == "channel_slice":
+        start = draw(st.integers(0, channels - 1))
+        return {"channel_slice": {"start": start, "end": draw(st.integers(start + 1, channels))}}
+    if kind == "channel_shuffle":
+        return (
+            {"channel_shuffle": {"groups": draw(st.sampled_from(divisors))}} if divisors else None
+        )
+    if kind == "group_norm":
+        return {"group_norm": {"num_groups": draw(st.sampled_from([1, *divisors]))}}
+    if kind == "pixel_shuffle":
+        return {"pixel_shuffle": {"upscale_factor": 2}} if channels % 4 == 0 else None
+    if kind == "pixel_unshuffle":
+        even = all(size % 2 == 0 for size in sizes)
+        return {"pixel_unshuffle": {"downscale_factor": 2}} if even else None
+    if kind == "prelu":
+        return {"prelu": {"num_parameters": draw(st.sampled_from([1, channels]))}}
+    return {kind: {}}
+
+
+#: What keeps every channel of a position seeing alike, from an input that does: all but
+#: space-to-depth, whose channels read different positions.
+_KEEPS_UNIFORM = {"pixel_unshuffle": False}
 
 
 def _leaf_spec(draw: st.DrawFn, ndim: int, sizes: tuple[int, ...]) -> dict[str, Any]:
@@ -179,14 +233,27 @@ def _pick(draw: st.DrawFn, graph: Graph) -> int:
 
 
 def _draw_step(draw: st.DrawFn, graph: Graph, ndim: int) -> None:
-    action = draw(st.sampled_from(["leaf", "leaf", "leaf", "add", "concat", "mul", "gate", "like"]))
+    action = draw(
+        st.sampled_from(
+            ["leaf", "leaf", "leaf", "channels", "channels", "add", "concat", "mul", "gate", "like"]
+        )
+    )
     source = _pick(draw, graph)
     x = graph.tensor(source)
-    if action == "leaf":
-        spec = _leaf_spec(draw, ndim, tuple(x.shape[2:]))
+    if action in ("leaf", "channels"):
+        if action == "leaf":
+            spec: Any = _leaf_spec(draw, ndim, tuple(x.shape[2:]))
+            # A convolution mixes the channels: each then sees what the position sees.
+            uniform = kind_params(spec)[0] in ("conv", "conv_transpose") or graph.uniform(source)
+        else:
+            spec = _channel_spec(draw, graph.shape(source), graph.uniform(source))
+            if spec is None:
+                return
+            kind = kind_params(spec)[0]
+            uniform = graph.uniform(source) and _KEEPS_UNIFORM.get(kind, True)
         ran = _run(spec, x)
         if ran is not None:
-            graph.add(Node(spec, [source], ran[1], ran[0]))
+            graph.add(Node(spec, [source], ran[1], ran[0], uniform=uniform))
         return
     if action in ("add", "mul", "concat"):
         same = (
@@ -211,8 +278,11 @@ def _draw_step(draw: st.DrawFn, graph: Graph, ndim: int) -> None:
             y = tensors[0] * tensors[1]
         else:
             y = torch.cat(tensors, 1)
+        uniform = all(graph.uniform(i) for i in inputs) and (
+            action != "concat" or len(set(inputs)) == 1
+        )
         if _fits(y):
-            graph.add(Node({action: {"from": inputs}}, inputs, y))
+            graph.add(Node({action: {"from": inputs}}, inputs, y, uniform=uniform))
         return
     if action == "gate":
         channels = x.shape[1]
@@ -230,7 +300,11 @@ def _draw_step(draw: st.DrawFn, graph: Graph, ndim: int) -> None:
             assert ran is not None
             read = graph.add(Node(spec, [read], ran[1], ran[0]))
         y = x * graph.tensor(read)
-        graph.add(Node({"mul": {"from": [source, read]}}, [source, read], y))
+        graph.add(
+            Node(
+                {"mul": {"from": [source, read]}}, [source, read], y, uniform=graph.uniform(source)
+            )
+        )
         return
     # upsample: {like: …}: to the spatial size of a larger node
     larger = [
@@ -245,7 +319,7 @@ def _draw_step(draw: st.DrawFn, graph: Graph, ndim: int) -> None:
     size = graph.shape(like)[1:]
     y = F.interpolate(x, size=size, mode="nearest")
     if _fits(y):
-        graph.add(Node({"upsample": {}}, [source], y, like=like))
+        graph.add(Node({"upsample": {}}, [source], y, like=like, uniform=graph.uniform(source)))
 
 
 @st.composite
@@ -292,6 +366,14 @@ def document(graph: Graph) -> dict[str, Any]:
     return {"input": list(graph.input.shape[1:]), "layers": layers, "outputs": outputs}
 
 
+def _statistics(node: Node) -> bool:
+    """A normalisation with statistics over every position (SPEC §6.5)."""
+    kind, params = kind_params(node.spec)
+    return kind == "group_norm" or (
+        kind == "instance_norm" and not params.get("track_running_stats", False)
+    )
+
+
 def _is_global(node: Node, graph: Graph) -> bool:
     kind, _ = kind_params(node.spec)
     return kind == "adaptive_avg_pool" and all(s == 1 for s in node.output.shape[2:])
@@ -308,6 +390,8 @@ def twin(graph: Graph, detach_global: bool) -> Any:
             steps.append(kind)
         elif node.like is not None:
             steps.append(("like", tuple(node.output.shape[2:])))
+        elif _statistics(node):
+            steps.append("statistics")
         else:
             in_shape = tuple(graph.tensor(node.inputs[0]).shape[1:])
             steps.append(field_layer(node.spec, in_shape, tuple(node.output.shape[1:]), generator))
@@ -328,6 +412,12 @@ def twin(graph: Graph, detach_global: bool) -> Any:
                 y = value(node.inputs[0]) + value(node.inputs[1])
             elif step == "concat":
                 y = torch.cat([value(i) for i in node.inputs], 1)
+            elif step == "statistics":
+                # A normalisation: each position, plus its channel's mean over every
+                # position (the statistics: a global path, held where asked).
+                z = value(node.inputs[0])
+                mean = z.mean(dim=tuple(range(2, z.dim())), keepdim=True)
+                y = z + (mean.detach() if detach_global else mean)
             elif isinstance(step, tuple):
                 y = F.interpolate(value(node.inputs[0]), size=step[1], mode="nearest")
             else:
@@ -466,6 +556,8 @@ def test_random_graphs_match_torch(graph: Graph) -> None:
     note(json.dumps(doc))
     analysis = analyse(doc)
     event(f"{len(analysis.outputs)} output(s)")
+    for kind in {kind_params(node.spec)[0] for node in graph.nodes}:
+        event(f"kind {kind}")
     check_shapes(graph, analysis, doc)
     check_fields(graph, analysis)
     check_global_context(graph, analysis)
