@@ -549,7 +549,7 @@ def check_global_context(graph: Graph, analysis: Analysis) -> None:
         assert row.global_context == everywhere, row.qualified_name
 
 
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(graphs())
 def test_random_graphs_match_torch(graph: Graph) -> None:
     doc = document(graph)
