@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import NamedTuple
 
-from convcalc.analysis.context import Coverage, reads_any
+from convcalc.analysis.context import (
+    Coverage,
+    Reach,
+    everywhere,
+    in_the_middle,
+    joined,
+    reach_through,
+    widened,
+)
 from convcalc.analysis.field import AxisField, Field
 from convcalc.analysis.gridding import Run
 from convcalc.errors import ConvcalcError, Where
@@ -206,12 +214,12 @@ _BROADCAST = Interpolation(Fraction(0), "nearest")
 
 class _Flow(NamedTuple):
     """What flows out of a node: the shape, the local field of every unit per spatial
-    axis (None: none), whether the units also see the whole input through a global
-    path (SPEC §6.5), and the current run of layers for gridding."""
+    axis (None: none), which units also see the whole input through a global path
+    (SPEC §6.5), and the current run of layers for gridding."""
 
     shape: Shape
     fields: Fields
-    global_context: bool
+    reach: Reach  # the units that also see the whole input through a global path
     run: Run | None
 
 
@@ -246,9 +254,11 @@ class _Walk:
         self.windows: list[tuple[Window, ...] | None] = []
         self.shapes: list[Shape] = []
         self.coverage: Coverage | None = None
+        # Which units read a span of units, by window and span (networks repeat both).
+        self.reach_known: dict[tuple[int, int, int], int] = {}
         ndim = len(input_shape) - 1
         self.start = _Flow(
-            input_shape, _identity_fields(input_shape), False, Run.start(ndim) if ndim else None
+            input_shape, _identity_fields(input_shape), None, Run.start(ndim) if ndim else None
         )
 
     def run(self) -> list[_Flow]:
@@ -306,24 +316,22 @@ class _Walk:
                 run, ended = run.through(effect.windows, path)
                 if ended is not None:
                     self.close(ended)
-        # A layer whose every unit reads its whole input (a global pooling) brings in
-        # global context, if the units it reads see every input position between them.
-        # It passes on where the layer reads anything of its input (not only padding).
+        # A layer whose every unit reads its whole input (a global pooling, statistics
+        # over every position) brings in global context to all its units, if the units
+        # it reads see every input position between them; it passes on to the units
+        # that read a unit that has it.
+        output = effect.output_shape
         if effect.windows is None or layer.global_statistics():
-            global_context = flow.global_context or (
-                len(self.input_shape) > 1 and self.sees_everything(node)
-            )
+            if flow.reach is not None or (len(self.input_shape) > 1 and self.sees_everything(node)):
+                reach = everywhere(output)
+            else:
+                reach = None
         else:
-            global_context = flow.global_context and all(
-                reads_any(w, out, size)
-                for w, out, size in zip(
-                    effect.windows, effect.output_shape[1:], flow.shape[1:], strict=True
-                )
-            )
+            reach = reach_through(flow.reach, effect.windows, output[1:], self.reach_known)
         self.windows.append(effect.windows)
-        self.shapes.append(effect.output_shape)
-        self.add_row(node, layer.kind, flow, effect, fields, global_context)
-        return _Flow(effect.output_shape, fields, global_context, run)
+        self.shapes.append(output)
+        self.add_row(node, layer.kind, flow, effect, fields, in_the_middle(reach, output))
+        return _Flow(output, fields, reach, run)
 
     def sees_everything(self, node: Node) -> bool:
         """Whether the units `node` reads see every input position between them."""
@@ -344,15 +352,13 @@ class _Walk:
             if flow.run is not None:
                 self.close(flow.run)
         merged = self.union(node, output, flows)
-        global_context = any(flow.global_context for flow in flows)
+        reach = joined([widened(flow.reach, flow.shape[1:], output[1:]) for flow in flows])
         self.windows.append(None)
         self.shapes.append(output)
         # A block's merge row reports the block's input; a merge in graph form its first.
         entry = flows[0] if node.entry is None else self._flow(node.entry)
-        self.add_row(node, merge.kind, entry, effect, merged, global_context)
-        return _Flow(
-            output, merged, global_context, Run.start(len(output) - 1) if len(output) > 1 else None
-        )
+        self.add_row(node, merge.kind, entry, effect, merged, in_the_middle(reach, output))
+        return _Flow(output, merged, reach, Run.start(len(output) - 1) if len(output) > 1 else None)
 
     def forgive_unread(self, index: int, node: Node) -> None:
         """Pixels one branch never reads are not lost if another branch reads them (a
@@ -627,7 +633,7 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
             walk.name_of(index),
             flow.shape,
             walk.summary(flow.fields),
-            flow.global_context,
+            in_the_middle(flow.reach, flow.shape),
             flow.fields.axes if flow.fields is not None else None,
         )
         for index in model.outputs

@@ -15,13 +15,24 @@ unit of its input (a dilated window counts as reading the gaps between its taps)
 
 from __future__ import annotations
 
+import functools
 import heapq
+import operator
 from collections.abc import Sequence
 
 from convcalc.model.axes import Window
 from convcalc.model.network import INPUT, Merge, Node
 
-__all__ = ["MAX_TRACKED", "Coverage", "reads_any"]
+__all__ = [
+    "MAX_TRACKED",
+    "Coverage",
+    "Reach",
+    "everywhere",
+    "in_the_middle",
+    "joined",
+    "reach_through",
+    "widened",
+]
 
 #: Longest axis whose positions are tracked one by one.
 MAX_TRACKED = 1 << 16
@@ -35,17 +46,82 @@ def _every(size: int) -> int:
     return (1 << size) - 1
 
 
-def reads_any(window: Window, outputs: int, size: int) -> bool:
-    """Whether the middle one of the `outputs` units reads one of the `size` input units,
-    not only padding: global context passes to the units away from the border, as a
-    row's field is theirs (a dilated window on a 1×1 map reads it at some units only)."""
-    reads = window.reads(outputs // 2)
-    if isinstance(reads, range):
-        if reads.step <= 0 or not reads:
-            return False
-        first = max(0, -(-(0 - reads.start) // reads.step))  # the first index at 0 or above
-        return first < len(reads) and reads[first] < size
-    return any(0 <= x < size for x in reads)
+#: Per spatial axis, the units whose gradient reaches the whole input through a global
+#: path, as the bits of an integer (-1: every unit of an axis too long to track); None:
+#: no unit's does. () on a row with no spatial axes.
+Reach = tuple[int, ...] | None
+
+
+def _all(size: int) -> int:
+    return -1 if size > MAX_TRACKED else (1 << size) - 1
+
+
+def everywhere(shape: tuple[int, ...]) -> Reach:
+    """Every unit of a row of `shape`."""
+    return tuple(_all(size) for size in shape[1:])
+
+
+def reach_through(
+    reach: Reach,
+    windows: Sequence[Window],
+    outputs: Sequence[int],
+    known: dict[tuple[int, int, int], int],
+) -> Reach:
+    """The units of a layer (`windows` onto `outputs` units) that read one of the units
+    of `reach`. `known` keeps what was worked out, by window and units."""
+    if reach is None:
+        return None
+    found = []
+    for window, units, out in zip(windows, reach, outputs, strict=True):
+        key = (id(window), out, units)
+        if key not in known:
+            known[key] = _reading(window, units, out)
+        if not known[key]:
+            return None
+        found.append(known[key])
+    return tuple(found)
+
+
+def _reading(window: Window, units: int, outputs: int) -> int:
+    if units == -1 or outputs > MAX_TRACKED:  # an untracked axis: every unit or none
+        return -1 if units else 0
+    found = 0
+    for y in range(outputs):
+        if any(x >= 0 and units >> x & 1 for x in window.reads(y)):
+            found |= 1 << y
+    return found
+
+
+def widened(reach: Reach, sizes: Sequence[int], outputs: Sequence[int]) -> Reach:
+    """`reach` on an input that `mul` broadcasts: an axis of 1 serves every unit."""
+    if reach is None:
+        return None
+    return tuple(
+        _all(out) if size == 1 and out > 1 else units
+        for units, size, out in zip(reach, sizes, outputs, strict=True)
+    )
+
+
+def joined(reaches: Sequence[Reach]) -> Reach:
+    """The units that reach the whole input through any of a merge's inputs."""
+    known = [reach for reach in reaches if reach is not None]
+    if not known:
+        return None
+    return tuple(
+        -1 if -1 in axis else functools.reduce(operator.or_, axis)
+        for axis in zip(*known, strict=True)
+    )
+
+
+def in_the_middle(reach: Reach, shape: tuple[int, ...]) -> bool:
+    """Whether the middle unit of a row of `shape` reaches the whole input: a row's
+    global context is its units' away from the border, as its field is."""
+    if reach is None:
+        return False
+    return all(
+        units == -1 or units >> (size // 2) & 1
+        for units, size in zip(reach, shape[1:], strict=True)
+    )
 
 
 def _read(window: Window, needed: Positions, outputs: int, size: int) -> Positions:

@@ -30,6 +30,7 @@ something and a field is a box (test_branching covers the units that see nothing
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -275,7 +276,7 @@ def _draw_step(draw: st.DrawFn, graph: Graph, ndim: int) -> None:
         if action == "add":
             y = sum(tensors[1:], tensors[0])
         elif action == "mul":
-            y = tensors[0] * tensors[1]
+            y = math.prod(tensors[1:], start=tensors[0])
         else:
             y = torch.cat(tensors, 1)
         uniform = all(graph.uniform(i) for i in inputs) and (
@@ -409,7 +410,7 @@ def twin(graph: Graph, detach_global: bool) -> Any:
                 # A product of positive values depends on what each factor depends on, as a
                 # sum does; the sum keeps a unit whose factor is padding (zero) seeing the
                 # other factor's positions, as convcalc's field has it.
-                y = value(node.inputs[0]) + value(node.inputs[1])
+                y = sum((value(i) for i in node.inputs[1:]), value(node.inputs[0]))
             elif step == "concat":
                 y = torch.cat([value(i) for i in node.inputs], 1)
             elif step == "statistics":
@@ -507,7 +508,12 @@ def check_fields(graph: Graph, analysis: Analysis) -> None:
             assert row.receptive_field.effective_stride == stride, row.qualified_name
         else:
             event("field: paths with different strides")
+        runs = [longest_run(units) for units in local[i]]
         for axis, units in enumerate(local[i]):
+            # A probe is a slice over the other axes: it sees all of what a unit sees on
+            # this axis only if some unit of the slice reads more than padding there
+            # (fields are boxes here); else what it sees lies within the field.
+            complete = all(run for other, run in enumerate(runs) if other != axis)
             check_axis(
                 units,
                 row.fields[axis],
@@ -515,9 +521,9 @@ def check_fields(graph: Graph, analysis: Analysis) -> None:
                 row.receptive_field.effective_stride[axis],
                 row.receptive_field.effective_padding[axis],
                 None,
-                True,
+                complete,
             )
-            if longest_run(units):
+            if longest_run(units) and complete:
                 event("field: interior units compared")
 
 
