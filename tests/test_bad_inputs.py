@@ -863,7 +863,7 @@ CASES = [
     Case(
         "net-input-too-small",
         ("net", "alexnet", "--input", "3x8x8"),
-        "alexnet.yaml:18: features.2: ",
+        "alexnet.yaml:21: features.2: ",
         "the output would be empty on axis H",
     ),
     usage("net-batch-negative", "net resnet18 --batch=-1", "Invalid value for '--batch'"),
