@@ -15,7 +15,6 @@ For each model, torchvision's module built on the meta device (no memory, no wei
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import pytest
@@ -70,16 +69,6 @@ TORCHVISION = {
         ((3, 120, 16, 16), (3, 8, 240, 32), (3, 8, 32, 240)),
     ),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: these small passes gain nothing from more, and spinning
-    threads slow down badly when the cores are shared (as under pytest-xdist or CI)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
