@@ -207,8 +207,8 @@ def _linearised(sub: nn.Module) -> nn.Module:
             nn.AdaptiveMaxPool3d: nn.AdaptiveAvgPool3d,
         }
         return adaptive[type(sub)](sub.output_size)
-    if isinstance(sub, _IDENTITIES):
-        return nn.Identity()
+    if isinstance(sub, _IDENTITIES) or (isinstance(sub, nn.Softmax) and sub.dim == 1):
+        return nn.Identity()  # a softmax over the channels mixes only channels
     return sub
 
 
