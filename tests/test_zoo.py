@@ -7,6 +7,10 @@ headed GFLOPS. Source of both: the weights' metadata in torchvision (`num_params
 video/resnet.py), shown as the tables "Params" / "GFLOPS" of
 https://pytorch.org/vision/stable/models.html and each model's page (r3d_18:
 https://pytorch.org/vision/stable/models/generated/torchvision.models.video.r3d_18.html).
+
+Each file must also give the numbers its version before torchvision's names did
+(tests/data/old_zoo). Against torchvision's modules themselves, layer by layer:
+tests/zoo/test_torchvision.py.
 """
 
 from __future__ import annotations
