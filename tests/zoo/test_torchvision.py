@@ -11,13 +11,7 @@ from convcalc.loader import open_model
 
 pytest.importorskip("torch")
 
-from tests.zoo.twin import (
-    check_params_and_shapes,
-    linear_twin,
-    module_shapes,
-    seen_by,
-    units,
-)
+from tests.zoo.twin import check_fields, check_params_and_shapes, linear_twin, module_shapes
 
 #: Bundled model → torchvision builder, and whether every row with parameters carries
 #: torchvision's name for its module.
@@ -39,16 +33,6 @@ def test_fields_are_what_gradients_show(torchvision: Any, name: str) -> None:
     twin = linear_twin(module)
     shapes = module_shapes(module, analysis.input_shape)
     # Every row named after a module, up to the last with a field, at a few units each.
-    rows = [row for row in analysis.rows if row.fields is not None and row.qualified_name in shapes]
-    assert rows
-    for row in rows:
-        assert row.fields is not None
-        for unit in units(row.output_shape):
-            measured = seen_by(twin, analysis.input_shape, row.qualified_name, unit)
-            expected = [
-                None
-                if (seen := field.seen(y)) is None
-                else (max(seen[0], 0), min(seen[1], size - 1))
-                for field, y, size in zip(row.fields, unit, analysis.input_shape[1:], strict=True)
-            ]
-            assert measured == expected, (row.qualified_name, unit)
+    names = [row.qualified_name for row in analysis.rows
+             if row.fields is not None and row.qualified_name in shapes]  # fmt: skip
+    assert check_fields(analysis, twin, names)

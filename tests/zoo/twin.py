@@ -5,32 +5,46 @@ by gradients.
 The module is the real one (torchvision's or timm's), never a hand-written copy. Shapes
 come from forward hooks on every submodule, keyed by the module's qualified name, which
 the bundled model's rows carry (SPEC §6.1). Fields are measured on a copy of the module
-made linear and positive: every convolution and linear layer with positive weights and
-no bias, max pools as average pools of the same window, batch and other norms,
-activations and dropout as identities (sigmoid-like gates keep their positive value,
-with the global paths that feed them detached), so that the gradient of one output unit
-is positive exactly on the input positions it sees (SPEC §6.5: global paths held
-constant).
+with positive weights and no bias, run under a torch function mode that makes it linear
+and positive whether a layer is a module or a functional call: max pools average the
+same window, norms, activations and dropout are identities, sigmoid-like gates keep their
+positive value, and every global pooling (an adaptive pooling to 1) is detached, so that
+the gradient of one output unit is positive exactly on the input positions it sees
+through local paths (SPEC §6.5: global paths held constant). Gradients are cut back to
+0 or 1 after every operation, so that neither a deep network's products of weights nor
+its long chains of averages leave float32's range.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional
+from torch.overrides import TorchFunctionMode
 
 from convcalc.analysis.analyze import Analysis
 
-__all__ = ["check_params_and_shapes", "linear_twin", "module_shapes", "seen_by", "units"]
+__all__ = [
+    "check_fields",
+    "check_params_and_shapes",
+    "linear_twin",
+    "module_shapes",
+    "seen_by_units",
+    "units",
+]
 
 
-def module_shapes(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+def module_shapes(
+    module: nn.Module, input_shape: tuple[int, ...], *, auxiliary: bool = False
+) -> dict[str, tuple[int, ...]]:
     """The output shape (without the batch) of every submodule, by qualified name, in
     one forward pass on the meta device (no memory, no arithmetic): the module is moved
-    there. A module called more than once keeps its last call's shape."""
+    there. A module called more than once keeps its last call's shape. `auxiliary`: run
+    the heads the module runs only in training (see `_with_auxiliary`)."""
     shapes: dict[str, tuple[int, ...]] = {}
 
     def hook(name: str) -> Callable[..., None]:
@@ -41,6 +55,8 @@ def module_shapes(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, 
         return record
 
     module = module.to("meta").eval()
+    if auxiliary:
+        _with_auxiliary(module)
     handles = [
         sub.register_forward_hook(hook(name)) for name, sub in module.named_modules() if name
     ]
@@ -54,13 +70,13 @@ def module_shapes(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, 
 
 
 def check_params_and_shapes(
-    analysis: Analysis, module: nn.Module, input_shape: tuple[int, ...]
+    analysis: Analysis, module: nn.Module, input_shape: tuple[int, ...], *, auxiliary: bool = False
 ) -> int:
     """convcalc's params equal `sum(p.numel())`, and every row named like a submodule
     has its output shape; returns how many rows were compared (the caller asserts that
     every row with parameters was)."""
     assert analysis.totals.params == sum(p.numel() for p in module.parameters())
-    shapes = module_shapes(module, input_shape)
+    shapes = module_shapes(module, input_shape, auxiliary=auxiliary)
     compared = 0
     for row in analysis.rows:
         if row.qualified_name in shapes:
@@ -71,70 +87,170 @@ def check_params_and_shapes(
     return compared
 
 
-def linear_twin(module: nn.Module) -> nn.Module:
-    """A float64 copy whose output at a unit is a positive sum over exactly the input
-    positions that unit sees (see the module's docstring)."""
-    twin = copy.deepcopy(module).double().eval()
-    for name, sub in list(twin.named_modules()):
-        replacement = _linearised(sub)
-        if replacement is not sub and name:
-            parent, _, attribute = name.rpartition(".")
-            setattr(twin.get_submodule(parent) if parent else twin, attribute, replacement)
+def _with_auxiliary(module: nn.Module) -> None:
+    """The root module in training mode, every submodule in eval mode: the root's forward
+    then runs the heads it runs only in training (Inception's AuxLogits, GoogLeNet's aux1
+    and aux2), while its layers behave as at inference."""
+    module.training = True
+
+
+def linear_twin(module: nn.Module, *, auxiliary: bool = False) -> nn.Module:
+    """A copy with positive weights and no bias, whose output at a unit is, run under
+    `_Linear` (as `seen_by_units` does), a positive sum over exactly the input positions
+    that unit sees (see the module's docstring). `auxiliary` as for `module_shapes`."""
+    twin = copy.deepcopy(module).float().eval()
+    if auxiliary:
+        _with_auxiliary(twin)
     with torch.no_grad():
         for sub in twin.modules():
             if isinstance(sub, nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.ConvTranspose1d
                           | nn.ConvTranspose2d | nn.ConvTranspose3d | nn.Linear):  # fmt: skip
-                sub.weight.uniform_(0.5, 1.5)
+                # Near the mean of its inputs: values stay in range however deep.
+                sub.weight.uniform_(0.5, 1.5).div_(sub.weight[0].numel())
                 if sub.bias is not None:
                     sub.bias.zero_()
+    # Only the input's gradient is measured.
+    twin.requires_grad_(False)
     return twin
 
 
-def _linearised(sub: nn.Module) -> nn.Module:
-    if isinstance(sub, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d):
-        pool = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d}
-        if sub.dilation not in (1, (1,), (1, 1), (1, 1, 1)):
-            return sub  # an average pool has no dilation: the caller must handle it
-        return pool[type(sub)](sub.kernel_size, sub.stride, sub.padding, sub.ceil_mode,
-                               count_include_pad=True)  # fmt: skip
-    if isinstance(sub, nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d | nn.AdaptiveMaxPool3d):
-        adaptive = {
-            nn.AdaptiveMaxPool1d: nn.AdaptiveAvgPool1d,
-            nn.AdaptiveMaxPool2d: nn.AdaptiveAvgPool2d,
-            nn.AdaptiveMaxPool3d: nn.AdaptiveAvgPool3d,
-        }
-        return adaptive[type(sub)](sub.output_size)
-    if isinstance(sub, _IDENTITIES):
-        return nn.Identity()
-    return sub
+# Functions that keep each position's value or mix only channels: in the twin, identities.
+_IDENTITIES = frozenset({
+    functional.batch_norm, functional.group_norm, functional.layer_norm,
+    functional.instance_norm, functional.relu, functional.relu6, functional.hardtanh,
+    functional.leaky_relu, functional.gelu, functional.silu, functional.hardswish,
+    functional.elu, functional.mish, functional.dropout, functional.dropout1d,
+    functional.dropout2d, functional.dropout3d, torch.relu, torch.relu_, torch.tanh,
+})  # fmt: skip
+
+_AVERAGES = {
+    functional.max_pool1d: functional.avg_pool1d,
+    functional.max_pool2d: functional.avg_pool2d,
+    functional.max_pool3d: functional.avg_pool3d,
+}
+
+_ADAPTIVE = {
+    functional.adaptive_max_pool1d: functional.adaptive_avg_pool1d,
+    functional.adaptive_max_pool2d: functional.adaptive_avg_pool2d,
+    functional.adaptive_max_pool3d: functional.adaptive_avg_pool3d,
+    functional.adaptive_avg_pool1d: functional.adaptive_avg_pool1d,
+    functional.adaptive_avg_pool2d: functional.adaptive_avg_pool2d,
+    functional.adaptive_avg_pool3d: functional.adaptive_avg_pool3d,
+}
 
 
-# Layers that keep each position's value or mix only channels: in the twin, identities.
-_IDENTITIES = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm,
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Tanh, nn.ELU,
-    nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.Mish,
-)  # fmt: skip
+class _Linear(TorchFunctionMode):
+    """Every torch function the twin calls, made linear and positive (see the module's
+    docstring), its output's gradient cut back to 0 or 1."""
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        if func in _IDENTITIES:
+            return args[0] if args else kwargs["input"]
+        if func in _AVERAGES:
+            output = _average(_AVERAGES[func], *args, **kwargs)
+        elif func in _ADAPTIVE:
+            output = _ADAPTIVE[func](*args, **kwargs)
+            if all(size == 1 for size in output.shape[2:]):
+                output = output.detach()  # a global pooling: held constant (SPEC §6.5)
+        else:
+            output = func(*args, **kwargs)
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(_support)
+        return output
 
 
-def seen_by(
-    twin: nn.Module, input_shape: tuple[int, ...], name: str, unit: tuple[int, ...]
-) -> list[tuple[int, int] | None]:
-    """Per spatial axis, the first and last input position whose gradient is nonzero
-    for the unit at spatial index `unit` (all its channels summed) of the output of
-    the submodule `name`, or None if it sees nothing."""
+def _average(
+    pool: Callable[..., torch.Tensor],
+    input: torch.Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> torch.Tensor:
+    """A max pool's window, averaged (padding counted, so that every position of the
+    window weighs), which is positive wherever the max pool may look."""
+    if dilation not in (1, (1,), (1, 1), (1, 1, 1)) or return_indices:
+        raise NotImplementedError("the twin averages max pools without dilation or indices")
+    return pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad=True)
+
+
+def _support(gradient: torch.Tensor) -> torch.Tensor:
+    """1 where the gradient is nonzero, else 0: only where it is nonzero matters, and 0
+    or 1 stays in range however deep the network."""
+    return gradient.sign()  # never negative: a sum of positive terms
+
+
+class _Reached(Exception):
+    """Raised by the hook on the probed module: the rest of the forward is not needed."""
+
+
+def seen_by_units(
+    twin: nn.Module, input_shape: tuple[int, ...], name: str, units: Sequence[tuple[int, ...]]
+) -> list[list[tuple[int, int] | None]]:
+    """For each unit (a spatial index) of the output of the submodule `name`, all its
+    channels summed: per spatial axis, the first and last input position whose gradient
+    is nonzero, or None if it sees nothing. One forward and backward pass, each unit on
+    its own sample of the batch (the twin mixes no samples), the forward stopped at the
+    module (so that nothing after it changes its output in place)."""
     captured: list[torch.Tensor] = []
-    handle = twin.get_submodule(name).register_forward_hook(
-        lambda _, __, output: captured.append(output)
-    )
-    x = torch.zeros(1, *input_shape, dtype=torch.float64, requires_grad=True)
+
+    def capture(_: nn.Module, __: Any, output: torch.Tensor) -> None:
+        captured.append(output)
+        raise _Reached
+
+    handle = twin.get_submodule(name).register_forward_hook(capture)
+    # A positive input: a gate's gradient is then nonzero unless it is held constant.
+    x = torch.ones(len(units), *input_shape, requires_grad=True)
     try:
-        twin(x)
+        with _Linear():
+            twin(x)
+    except _Reached:
+        pass
     finally:
         handle.remove()
-    captured[-1][(0, slice(None), *unit)].sum().backward()
+    (output,) = captured
+    torch.stack(
+        [output[(k, slice(None), *unit)].sum() for k, unit in enumerate(units)]
+    ).sum().backward()
     assert x.grad is not None
-    seen = x.grad[0].abs().sum(0) > 0
+    return [_extent(grad.abs().sum(0) > 0) for grad in x.grad]
+
+
+def check_fields(analysis: Analysis, twin: nn.Module, names: Iterable[str]) -> int:
+    """The rows named `names` (each named after a submodule of `twin`, with a field):
+    at a few units of each (`units`), the first and last input position per axis that
+    convcalc's field gives, within the input, are what the twin's gradients show.
+    Returns how many units were compared."""
+    rows = {row.qualified_name: row for row in analysis.rows}
+    compared = 0
+    for name in names:
+        row = rows[name]
+        assert row.fields is not None, name
+        probes = list(units(row.output_shape))
+        measured = seen_by_units(twin, analysis.input_shape, name, probes)
+        for unit, seen in zip(probes, measured, strict=True):
+            expected = [
+                None
+                if (span := field.seen(y)) is None
+                else (max(span[0], 0), min(span[1], size - 1))
+                for field, y, size in zip(row.fields, unit, analysis.input_shape[1:], strict=True)
+            ]
+            assert seen == expected, (name, unit)
+            compared += 1
+    return compared
+
+
+def _extent(seen: torch.Tensor) -> list[tuple[int, int] | None]:
+    """Per axis, the first and last index where `seen` is true anywhere, or None."""
     found: list[tuple[int, int] | None] = []
     for axis in range(seen.dim()):
         others = tuple(a for a in range(seen.dim()) if a != axis)
