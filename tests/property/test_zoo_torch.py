@@ -31,7 +31,7 @@ import convcalc  # noqa: E402
 from convcalc.analysis.analyze import Analysis, analyze  # noqa: E402
 from convcalc.loader import build_model  # noqa: E402
 from convcalc.source import parse  # noqa: E402
-from tests.zoo.twin import linear_twin, module_macs  # noqa: E402
+from tests.zoo.twin import Twin, extent, linear_twin, measure, module_macs  # noqa: E402
 
 ZOO = Path(convcalc.__file__).resolve().parent / "zoo"
 
@@ -186,31 +186,19 @@ def test_output_shape_equals_a_torch_forward(
 
 
 def measured_fields(
-    network: Callable[..., object],
-    input_shape: tuple[int, ...],
-    units: Sequence[tuple[int, ...]],
-    axes: tuple[int, ...],
+    twin: Twin, input_shape: tuple[int, ...], units: Sequence[tuple[int, ...]]
 ) -> list[list[tuple[int, int]]]:
-    """Per spatial axis in `axes`, per output unit (its spatial index, channel 0): the
-    first and last input position on that axis whose gradient is not zero. Each unit
-    gets its own copy of the input in the batch; one backward pass serves them all."""
-    x = torch.zeros(len(units), *input_shape, dtype=torch.float64, requires_grad=True)
-    out = network(x)
-    assert isinstance(out, Tensor)
-    total = sum(out[(b, 0, *unit)] for b, unit in enumerate(units))
-    assert isinstance(total, Tensor)
-    total.backward()
-    assert x.grad is not None
-    per_axis = []
-    for axis in axes:
-        spans = []
-        for grad in x.grad:
-            others = tuple(d for d in range(grad.dim()) if d != axis + 1)
-            seen = grad.abs().sum(dim=others) > 0
-            positions = torch.nonzero(seen).flatten().tolist()
-            assert positions == list(range(positions[0], positions[-1] + 1))
-            spans.append((positions[0], positions[-1]))
-        per_axis.append(spans)
+    """Per spatial axis, per output unit (its spatial index, every channel summed): the
+    first and last input position on that axis whose gradient is not zero (see
+    `measure`), with every position between them seen."""
+    per_axis: list[list[tuple[int, int]]] = [[] for _ in input_shape[1:]]
+    for seen in measure(twin, input_shape, [("", unit) for unit in units]):
+        for axis, span in enumerate(extent(seen.local)):
+            assert span is not None
+            others = tuple(d for d in range(seen.local.dim()) if d != axis)
+            along = seen.local.any(dim=others) if others else seen.local
+            assert int(along.sum()) == span[1] - span[0] + 1
+            per_axis[axis].append(span)
     return per_axis
 
 
@@ -234,7 +222,7 @@ def test_unet_field_measured_by_gradients() -> None:
     twin = linear_twin(UNet(n_channels=1, n_classes=1, width=2))
     ys = list(range(96, 128))
     units = [(y, y) for y in ys]  # on the diagonal: one backward serves both axes
-    for axis, measured in enumerate(measured_fields(twin, shape, units, axes=(0, 1))):
+    for axis, measured in enumerate(measured_fields(twin, shape, units)):
         size, stride, padding = axis_field(result, axis)
         spans = dict(zip(ys, measured, strict=True))
         assert all(first > 0 and last < 255 for first, last in spans.values())
@@ -261,7 +249,7 @@ def test_wavenet_field_measured_by_gradients() -> None:
     twin = linear_twin(wavenet(channels=2, skip=2, quantization=4))
     size, stride, padding = axis_field(result, 0)
     ys = [5500, 5501]
-    (spans,) = measured_fields(twin, shape, [(y,) for y in ys], axes=(0,))
+    (spans,) = measured_fields(twin, shape, [(y,) for y in ys])
     for y, (first, last) in zip(ys, spans, strict=True):
         assert last == y  # causal: nothing from the future
         assert (last - first + 1, y * stride - first) == (size, padding) == (5117, 5116)

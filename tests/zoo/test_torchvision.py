@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from convcalc.analysis.analyze import Row, analyze
+from convcalc.analysis.analyze import analyze
 from convcalc.loader import open_model
 from tests.test_zoo import PUBLISHED
 
@@ -29,11 +29,10 @@ from torch import nn  # noqa: E402
 
 from tests.zoo.twin import (  # noqa: E402
     call_of,
-    check_params_and_shapes,
+    check_fields,
+    check_module,
     linear_twin,
-    module_macs,
-    module_shapes,
-    seen_by_each,
+    sample,
     units,
 )
 
@@ -96,32 +95,8 @@ def test_params_are_torchvisions_published_count(build: Any, name: str) -> None:
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 @pytest.mark.parametrize("odd", [False, True])
 def test_every_module_call_is_a_row_of_its_shape_and_macs(build: Any, name: str, odd: bool) -> None:
-    module = build(name)
     analysis = analyze(open_model(name), TORCHVISION[name].odd if odd else None)
-    shape = analysis.input_shape
-    check_params_and_shapes(analysis, module, shape)
-    rows = {row.qualified_name: row for row in analysis.rows}
-    # Every call of a leaf module (one without submodules: a layer) has its row.
-    leaves = {n for n, sub in module.named_modules() if n and not list(sub.children())}
-    calls = {call for call in module_shapes(module, shape) if call_of(module, call)[0] in leaves}
-    assert sorted(calls - rows.keys()) == []
-    macs = module_macs(module, shape)
-    assert {call: rows[call].macs for call in macs} == macs
-    assert analysis.totals.macs == sum(macs.values())
-
-
-def sample(rows: list[Row], count: int = 8) -> list[Row]:
-    """The first row, the last, and evenly spaced ones between."""
-    picked = sorted({(len(rows) - 1) * k // (count - 1) for k in range(count)})
-    return [rows[k] for k in picked]
-
-
-def probed(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """The first unit, the last, and two neighbours in the middle, whose whole fields
-    the field inputs hold (and whose distance is the effective stride)."""
-    first, middle, last = units(shape)
-    beside = tuple(min(y + 1, size - 1) for y, size in zip(middle, shape[1:], strict=True))
-    return [first, middle, beside, last]
+    check_module(analysis, build(name), analysis.input_shape)
 
 
 @pytest.mark.parametrize(
@@ -132,41 +107,18 @@ def test_fields_are_what_gradients_show(
     build: Any, name: str, shape: tuple[int, ...] | None
 ) -> None:
     analysis = analyze(open_model(name), shape)
-    size = analysis.input_shape[1:]
     module = build(name)
-    calls = module_shapes(module, analysis.input_shape)
-    twin = linear_twin(module, thin=True)
-    rows = [row for row in analysis.rows if row.fields is not None and row.qualified_name in calls]
-    picked = sample(rows)
-    probes = {row.qualified_name: probed(row.output_shape) for row in picked}
-    measured = seen_by_each(twin, analysis.input_shape, probes)
-    whole = set()  # (row, axis) where a unit's whole field lay inside the input
-    for row in picked:
-        assert row.fields is not None
-        for unit, spans in zip(
-            probes[row.qualified_name], measured[row.qualified_name], strict=True
-        ):
-            for axis, (field, y, span) in enumerate(zip(row.fields, unit, spans, strict=True)):
-                where = (row.qualified_name, unit, axis)
-                if compare(span, field.seen(y), size[axis], where):
-                    whole.add((row.qualified_name, axis))
+    modules = dict(module.named_modules())
+    # A sample of the rows named after a module's call (the first, the last with a field,
+    # evenly spaced ones between, and the last, after a global pooling in some), at a few
+    # units each.
+    named = [row for row in analysis.rows if call_of(module, row.qualified_name)[0] in modules]
+    rows = [row for row in named if row.fields is not None]
+    picked = dict.fromkeys([row.qualified_name for row in [*sample(rows, 8), named[-1]]])
+    shapes = {row.qualified_name: row.output_shape for row in named}
+    probes = [(name, unit) for name in picked for unit in units(shapes[name])]
+    whole = check_fields(analysis, linear_twin(module, thin=True), probes)
     if shape is not None:  # the inputs chosen to hold the last row's middle fields
+        size = analysis.input_shape[1:]
         long = max(range(len(size)), key=lambda axis: size[axis])
         assert (rows[-1].qualified_name, long) in whole
-
-
-def compare(
-    span: tuple[int, int] | None, seen: tuple[int, int] | None, size: int, where: object
-) -> bool:
-    """A span measured by gradients against convcalc's field of the same unit on one
-    axis of `size` positions; whether the field lies inside, where they must be equal."""
-    assert seen is not None and span is not None, where
-    if seen[0] >= 0 and seen[1] < size:
-        assert span == seen, where
-        return True
-    # Cut by the border. Past the last position a layer reads (floor division drops the
-    # rest), the gradient stops where a window reaches past real units, while convcalc's
-    # field, as Araujo et al.'s, runs on: only the first position is exact there.
-    assert span[0] == max(seen[0], 0), where
-    assert span[1] <= min(seen[1], size - 1), where
-    return False
