@@ -310,4 +310,4 @@ def test_fields_and_global_context_are_what_gradients_show(
         probes += [
             (output.name, unit) for output in analysis.outputs for unit in units(output.shape)
         ]
-    check_fields(analysis, linear_twin(build(torchvision, name)), probes)
+    check_fields(analysis, linear_twin(build(torchvision, name), thin=True), probes)

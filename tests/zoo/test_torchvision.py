@@ -7,9 +7,10 @@ For each model, torchvision's module built on the meta device (no memory, no wei
   and `layer1.0.relu_1` for the second call of a block's one `relu`), so every row with
   parameters is; each named row has the module's output shape and, for convolutions and
   linear layers, the multiply-accumulates torch ran; at the model's input and an odd one;
-- the fields of a sample of rows (the first, a few between, the last with a field), at
-  a few units each, are what gradients show on a thin linear twin, on inputs large
-  enough for the whole field of a unit to fit.
+- the fields and global context of a sample of rows (the first, a few between, the last
+  with a field, and the classifier, which reads a summary of the whole input), at a few
+  units each, are what gradients show on a thin linear twin, on inputs large enough for
+  the whole field of a unit to fit.
 """
 
 from __future__ import annotations
@@ -110,13 +111,12 @@ def test_fields_are_what_gradients_show(
     module = build(name)
     modules = dict(module.named_modules())
     # A sample of the rows named after a module's call (the first, the last with a field,
-    # evenly spaced ones between, and the last, after a global pooling in some), at a few
-    # units each.
+    # evenly spaced ones between, and the very last), at a few units each.
     named = [row for row in analysis.rows if call_of(module, row.qualified_name)[0] in modules]
     rows = [row for row in named if row.fields is not None]
     picked = dict.fromkeys([row.qualified_name for row in [*sample(rows, 8), named[-1]]])
     shapes = {row.qualified_name: row.output_shape for row in named}
-    probes = [(name, unit) for name in picked for unit in units(shapes[name])]
+    probes = [(row, unit) for row in picked for unit in units(shapes[row])]
     whole = check_fields(analysis, linear_twin(module, thin=True), probes)
     if shape is not None:  # the inputs chosen to hold the last row's middle fields
         size = analysis.input_shape[1:]

@@ -349,8 +349,8 @@ def _support(gradient: torch.Tensor) -> torch.Tensor:
 
 class Seen(NamedTuple):
     """What one output unit of the twin sees: per input position (spatial axes only),
-    whether its gradient is nonzero with every global pooling held constant (the local
-    field); and whether it also reads a summary of the whole input (global context)."""
+    whether its gradient is nonzero with every summary of the whole input held constant
+    (the local field); and whether it also reads such a summary (global context)."""
 
     local: torch.Tensor
     global_context: bool
