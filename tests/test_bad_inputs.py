@@ -873,7 +873,7 @@ CASES = [
     Case(
         "net-input-too-small",
         ("net", "alexnet", "--input", "3x8x8"),
-        "alexnet.yaml:18: features.2: ",
+        "alexnet.yaml:21: features.2: ",
         "the output would be empty on axis H",
     ),
     flags(

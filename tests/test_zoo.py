@@ -7,6 +7,10 @@ headed GFLOPS. Source of both: the weights' metadata in torchvision (`num_params
 video/resnet.py), shown as the tables "Params" / "GFLOPS" of
 https://pytorch.org/vision/stable/models.html and each model's page (r3d_18:
 https://pytorch.org/vision/stable/models/generated/torchvision.models.video.r3d_18.html).
+
+Each file must also give the numbers its version before torchvision's names did
+(tests/data/old_zoo). Against torchvision's modules themselves, layer by layer:
+tests/zoo/test_torchvision.py.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from convcalc.loader import build_model
 from convcalc.source import parse
 
 ZOO = Path(convcalc.__file__).resolve().parent / "zoo"
+
+# The bundled files as they were before they took torchvision's names and definitions
+# (issue 11): test data now, whose numbers the rewritten files must keep.
+OLD_ZOO = Path(__file__).resolve().parent / "data" / "old_zoo"
 
 # name: (params, GFLOPS as the docs table prints it (2 decimals), input)
 PUBLISHED: dict[str, tuple[int, float, tuple[int, ...]]] = {
@@ -53,6 +61,9 @@ PUBLISHED_OPS: dict[str, float] = {
 
 OTHERS = ("unet", "wavenet")
 ALL = (*PUBLISHED, *OTHERS)
+# Every bundled file, those above and the later ones (checked against their modules in
+# tests/zoo/test_classifiers.py and test_detectors.py) alike.
+EVERY = sorted(path.stem for path in ZOO.glob("*.yaml"))
 
 
 def zoo_path(name: str) -> Path:
@@ -78,7 +89,7 @@ def test_macs_match_torchvisions_ops_to_three_decimals(name: str) -> None:
     assert round(analysis(name).totals.macs / 1e9, 3) == PUBLISHED_OPS[name]
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", EVERY)
 def test_every_file_cites_its_source_then_names_itself(name: str) -> None:
     text = zoo_path(name).read_text()
     header = []
@@ -96,7 +107,7 @@ def test_every_file_cites_its_source_then_names_itself(name: str) -> None:
     assert analysis(name).name == name
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", EVERY)
 def test_every_bundled_model_runs_from_the_command_line_by_name(name: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "convcalc", "net", name, "--json"],
@@ -111,6 +122,43 @@ def test_every_bundled_model_runs_from_the_command_line_by_name(name: str) -> No
     assert data["totals"]["params"] == expected.totals.params
     assert data["totals"]["macs"] == expected.totals.macs
     assert tuple(data["output_shape"]) == expected.output_shape
+
+
+def numbers(result: Analysis) -> tuple[object, ...]:
+    """Everything an analysis reports but names and paths."""
+    rows = [
+        (row.kind, row.input_shape, row.output_shape, row.params, row.macs, row.receptive_field)
+        for row in result.rows
+    ]
+    fields = [(row.fields, row.global_context) for row in result.rows]
+    return (
+        result.input_shape,
+        result.output_shape,
+        rows,
+        fields,
+        result.totals,
+        result.receptive_field,
+        [warning.code for warning in result.warnings],
+    )
+
+
+# Another input than the model's own for each, odd where the model allows it (the U-Net
+# halves its input four times and concatenates: a multiple of 16).
+OTHER_INPUTS: dict[str, tuple[int, ...]] = {
+    **{name: (3, 97, 130) for name in PUBLISHED},
+    "r3d_18": (3, 5, 37, 50),
+    "unet": (3, 128, 96),
+    "wavenet": (256, 6001),
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("other", [False, True])
+def test_the_files_as_they_were_give_the_same_numbers(name: str, other: bool) -> None:
+    old = OLD_ZOO / f"{name}.yaml"
+    input_shape = OTHER_INPUTS[name] if other else None
+    before = analyze(build_model(parse(old.read_text(), str(old))), input_shape)
+    assert numbers(analysis(name, input_shape)) == numbers(before)
 
 
 def test_the_model_file_path_gives_the_same_numbers_as_the_name() -> None:

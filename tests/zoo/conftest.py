@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,3 +32,15 @@ def torchvision() -> Any:
 def timm(torchvision: Any) -> Any:
     """timm (which imports torchvision), or a clean skip."""
     return pytest.importorskip("timm")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread(torchvision: Any) -> Iterator[None]:
+    """One intra-op thread: the twins' small passes gain nothing from more, and spinning
+    threads slow down badly (tenfold) when the cores are shared, as under CI."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
