@@ -535,7 +535,7 @@ class _Builder:
                 fields["body"],
                 (*value_path, "body"),
                 f"{row_path}.residual.body",
-                self.branch(name, qualified, "body", context),
+                self.branch(name, qualified, "body", context, source),
                 source,
             )
             given = fields.get("shortcut")  # absent or null: the identity, as [] is
@@ -543,7 +543,7 @@ class _Builder:
                 [] if given is None else given,
                 (*value_path, "shortcut"),
                 f"{row_path}.residual.shortcut",
-                self.branch(name, qualified, "shortcut", context),
+                self.branch(name, qualified, "shortcut", context, source),
                 source,
             )
             merge = Merge("add", kind, ("body", "shortcut"))
@@ -567,7 +567,7 @@ class _Builder:
                     branch,
                     (*value_path, index),
                     f"{row_path}.{kind}[{index}]",
-                    self.branch(None, qualified, str(index), context),
+                    self.branch(None, qualified, str(index), context, source),
                     source,
                 )
             )
@@ -762,14 +762,18 @@ class _Builder:
         return context._replace(scope=scope, seat=_Seat(qualified))
 
     @staticmethod
-    def branch(name: str | None, qualified: str, label: str, context: _Context) -> _Context:
+    def branch(
+        name: str | None, qualified: str, label: str, context: _Context, source: int
+    ) -> _Context:
         """The context of one branch of a block (a residual's body or shortcut, an
-        add's or concat's branch). It adds no level for named layers: a residual's name
-        names its sum (the `add` of PyTorch's forward), not a module around its layers.
-        Unnamed layers are named by the block, the branch and their position
-        (`layer1.0.0.body.5`), where anything above them has a name, and by their path
-        where nothing has."""
-        if name is None and context.seat is None:
+        add's or concat's branch). A named residual is a scope for its layers' names (a
+        module whose forward adds its input, as MobileNetV2's InvertedResidual); an
+        unnamed block adds no level. Unnamed layers are named by the block, the branch
+        and their position (`layer1.0.0.body.5`), where anything above them has a name,
+        and by their path where nothing has."""
+        if name is not None:
+            context = context._replace(scope=_Scope(qualified, source, context.scope))
+        elif context.seat is None:
             return context
         return context._replace(seat=_Seat(f"{qualified}.{label}"))
 

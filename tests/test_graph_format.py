@@ -318,7 +318,7 @@ def test_graph_errors(text: str, says: str) -> None:
     assert says in error_of("input: [1, 4]\n" + text)
 
 
-def test_a_residuals_name_names_its_sum_and_arguments_build_names() -> None:
+def test_a_named_residual_is_a_scope_and_arguments_build_names() -> None:
     assert names(
         """
         input: [8, 16, 16]
@@ -328,26 +328,22 @@ def test_a_residuals_name_names_its_sum_and_arguments_build_names() -> None:
             layers:
               - conv: {name: "inner_blocks.${k}.0", out_channels: 4, kernel_size: 1}
               - conv: {name: layer_blocks.$k.0, out_channels: 4, kernel_size: 3, padding: 1}
-          block:
-            layers:
-              - residual:
-                  name: add
-                  body: [conv: {name: conv1, out_channels: 8, kernel_size: 3, padding: 1}, relu]
-              - relu: {name: relu}
         layers:
           - sequential: {name: fpn, layers: [level: {k: 0}, level: {k: "${1 + 2}"}]}
-          - block: {name: layer1.0, from: input}
-          - concat: {from: [fpn.1.layer_blocks.3.0, layer1.0]}
+          - residual:
+              name: features.3
+              from: input
+              body: [conv: {name: conv, out_channels: 8, kernel_size: 3, padding: 1}, relu]
+          - concat: {from: [fpn.1.layer_blocks.3.0, features.3]}
         """
     ) == [
         "fpn.0.inner_blocks.0.0",
         "fpn.0.layer_blocks.0.0",
         "fpn.1.inner_blocks.3.0",
         "fpn.1.layer_blocks.3.0",
-        "layer1.0.conv1",  # the residual adds no level: its name is its sum's
-        "layer1.0.add.body.1",
-        "layer1.0.add",
-        "layer1.0.relu",
+        "features.3.conv",  # MobileNetV2's InvertedResidual: `x + self.conv(x)`
+        "features.3.body.1",
+        "features.3",
         "layers[2]",
     ]
 

@@ -157,6 +157,9 @@ class Analysis:
     # The first row whose units also see the whole input through a global path, where
     # that reaches rows with a local field (a gate; not only a classifier's head).
     global_context_from: str | None = None
+    # Whether the units of the network's field (the row `receptive_field` is of) see the
+    # whole input through a global path too.
+    global_context: bool = False
 
 
 Fields = Field | None  # None: no local field (no spatial axes, or only a global path)
@@ -642,10 +645,8 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
     # The network's field is that of the last row before its first output that has one
     # (for ResNet-50 at 224×224, the output of its last block; SPEC §3, §6.6).
     first = _ancestors(model.nodes, model.outputs[0])
-    field = next(
-        (row.receptive_field for i in reversed(first) if (row := rows[i]).receptive_field),
-        None,
-    )
+    last = next((rows[i] for i in reversed(first) if rows[i].receptive_field), None)
+    field = last.receptive_field if last is not None else None
     names = {row.path: row.qualified_name for row in rows}
     warnings = tuple(dataclasses.replace(w, name=names.get(w.path, w.path)) for w in walk.warnings)
     # Worth saying where global context reaches rows that keep a local field (gates,
@@ -655,7 +656,16 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
     if not gated:
         first_global = None
     return Analysis(
-        model.name, shape, outputs[0].shape, rows, totals, field, warnings, outputs, first_global
+        model.name,
+        shape,
+        outputs[0].shape,
+        rows,
+        totals,
+        field,
+        warnings,
+        outputs,
+        first_global,
+        last is not None and last.global_context,
     )
 
 

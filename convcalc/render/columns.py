@@ -16,6 +16,7 @@ from convcalc.text import printable
 __all__ = [
     "Column",
     "cells",
+    "field_size",
     "format_axes",
     "format_bytes",
     "format_count",
@@ -110,9 +111,8 @@ def cells(row: Row, exact: bool = False) -> dict[Column, str]:
     """A row's text in every column: exact (CSV) or readable (table, Markdown); names
     (an imported model's may hold anything) with control characters escaped."""
     field = _field(row.receptive_field, exact)
-    if row.global_context and row.receptive_field is not None and not exact:
-        # The units also see the whole input through a global path (SPEC §6.5): 427+g.
-        field[Column.FIELD_SIZE] += "+g"
+    if row.receptive_field is not None and not exact:
+        field[Column.FIELD_SIZE] = field_size(row.receptive_field, row.global_context)
     return {
         Column.LAYER: printable(row.path if exact else (row.qualified_name or row.path)),
         Column.KIND: printable(row.kind),
@@ -134,7 +134,7 @@ def summary_lines(analysis: Analysis) -> list[str]:
             seen = (
                 "the whole input"
                 if field is None
-                else f"field {format_axes(field.size)}{'+g' if output.global_context else ''}, "
+                else f"field {field_size(field, output.global_context)}, "
                 f"effective stride {format_axes(field.effective_stride)}, effective padding "
                 f"{format_axes(field.effective_padding)}"
             )
@@ -145,3 +145,9 @@ def summary_lines(analysis: Analysis) -> list[str]:
             "+g also see the whole input, through a global pooling or normalisation"
         )
     return lines
+
+
+def field_size(field: ReceptiveField, global_context: bool) -> str:
+    """A field's size as tables show it: `427`, or `427+g` where the units also see the
+    whole input through a global path (SPEC §6.5)."""
+    return format_axes(field.size) + ("+g" if global_context else "")

@@ -13,6 +13,7 @@ from convcalc.analysis.analyze import Analysis, ReceptiveField, Row
 from convcalc.render.columns import (
     Column,
     cells,
+    field_size,
     format_axes,
     format_bytes,
     format_count,
@@ -152,6 +153,7 @@ def to_models_json(analyses: list[tuple[str, Analysis]]) -> str:
             "params": analysis.totals.params,
             "macs": analysis.totals.macs,
             "receptive_field": _field(analysis.receptive_field),
+            "global_context": analysis.global_context,
         }
         for name, analysis in analyses
     ]
@@ -272,7 +274,8 @@ def to_markdown(analysis: Analysis) -> str:
     field = analysis.receptive_field
     if field is not None:
         lines.append(
-            f"**Receptive field**: size {format_axes(field.size)}, effective stride "
+            f"**Receptive field**: size {field_size(field, analysis.global_context)}, "
+            "effective stride "
             f"{format_axes(field.effective_stride)}, effective padding "
             f"{format_axes(field.effective_padding)}"
         )

@@ -15,6 +15,7 @@ from convcalc.analysis.solve import FieldPlan, Setting
 from convcalc.render.columns import (
     Column,
     cells,
+    field_size,
     format_axes,
     format_bytes,
     format_count,
@@ -49,11 +50,11 @@ def console_for(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
     return console if console.is_terminal else plain(1000)
 
 
-def _field_line(field: ReceptiveField | None) -> str:
+def _field_line(field: ReceptiveField | None, global_context: bool = False) -> str:
     if field is None:
         return "Receptive field: the whole input (no spatial axes left)"
     return (
-        f"Receptive field: {format_axes(field.size)}, effective stride "
+        f"Receptive field: {field_size(field, global_context)}, effective stride "
         f"{format_axes(field.effective_stride)}, effective padding "
         f"{format_axes(field.effective_padding)}"
     )
@@ -108,7 +109,7 @@ def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | N
         f"(batch {totals.batch}, float32)",
         soft_wrap=True,
     )
-    console.print(_field_line(analysis.receptive_field), soft_wrap=True)
+    console.print(_field_line(analysis.receptive_field, analysis.global_context), soft_wrap=True)
     for line in summary_lines(analysis):
         console.print(line, soft_wrap=True)
     if explained:
@@ -165,7 +166,7 @@ def print_models(analyses: list[tuple[str, Analysis]], file: IO[str] | None = No
             format_shape(analysis.input_shape),
             format_count(analysis.totals.params),
             format_si(analysis.totals.macs),
-            format_axes(field.size) if field else "—",
+            field_size(field, analysis.global_context) if field else "—",
             format_axes(field.effective_stride) if field else "—",
         )
     console.print(table)
@@ -241,7 +242,7 @@ def print_sizes(report: SizesReport, file: IO[str] | None = None) -> None:
         for title in ("Input", "Valid", "Clean", "Output shape", "Issues"):
             table.add_column(title)
         for check in report.checks:
-            issues = "; ".join(f"{i.path}: {i.message}" for i in check.issues[:1])
+            issues = "; ".join(f"{i.name or i.path}: {i.message}" for i in check.issues[:1])
             if len(check.issues) > 1:
                 issues += f" (+{len(check.issues) - 1} more)"
             table.add_row(
