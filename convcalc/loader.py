@@ -490,7 +490,8 @@ class _Builder:
                     self.where((*value_path, "like")),
                 )
         qualified = self.name_item(name, row_path, value_path, context)
-        layer = _layer(self, kind, given, value_path)
+        named = qualified if qualified != row_path else None
+        layer = _layer(self, kind, given, value_path, named)
         return self.add(layer, (source,), row_path, value_path, name, qualified, context, like)
 
     def block(
@@ -829,9 +830,17 @@ def _name(builder: _Builder, value: Any, path: PathKey) -> str | None:
     return value
 
 
-def _layer(builder: _Builder, kind: str, given: dict[str, Any], path: PathKey) -> Layer:
+def _layer(
+    builder: _Builder, kind: str, given: dict[str, Any], path: PathKey, name: str | None
+) -> Layer:
+    """The layer of a model file's item; its errors name the file, the line, the layer's
+    qualified name where it has one of its own, and the parameter's path."""
+
     def place(param: str | None) -> Where:
-        return builder.where(path if param is None else (*path, param))
+        found = builder.document.where(path if param is None else (*path, param))
+        if name is None:
+            return builder.where(path if param is None else (*path, param))
+        return Where(f"{name}: {found.path}", found.file, found.line)
 
     # Generated models repeat a few layers thousands of times: each distinct one is checked
     # and made once. Layers are immutable values, so rows can share them; repr() keeps

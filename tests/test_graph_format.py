@@ -233,7 +233,7 @@ def test_expressions_are_parsed_never_run(text: str, says: str) -> None:
         (
             "define: {b: {args: {w: null}, layers: [conv: {out_channels: '${w - 4}', "
             "kernel_size: 1}]}}\nlayers: [b: {name: x, w: 4}]\n",
-            "model.yaml:2: x: define.b.layers[0].conv.out_channels: expected a positive "
+            "model.yaml:2: x.0: define.b.layers[0].conv.out_channels: expected a positive "
             "integer, got 0",
         ),
         (

@@ -8,6 +8,13 @@ needs of each earlier node (all of them, or a set), through each layer's windows
 to the input positions they reach. Where a node's every unit is needed, the answer is
 kept for the next question, so a network of many gates costs one walk in all.
 
+Then which units have it: a `Reach` says, per spatial axis, which units of a row see the
+whole input through a global path (all of a global pooling's, all of a normalisation's
+whose statistics cover the input). It passes through a layer to exactly the units whose
+window reads one of them (`reach_through`), and through a merge to the union. A row has
+global context where its middle units do, as its field is that of the units away from
+the border.
+
 An axis longer than `MAX_TRACKED` positions is not tracked position by position: there
 any units asked count as all of them, and a layer passes that on where it reads every
 unit of its input (a dilated window counts as reading the gaps between its taps).
@@ -42,18 +49,18 @@ MAX_TRACKED = 1 << 16
 Positions = int | None
 
 
-def _every(size: int) -> int:
-    return (1 << size) - 1
-
-
 #: Per spatial axis, the units whose gradient reaches the whole input through a global
 #: path, as the bits of an integer (-1: every unit of an axis too long to track); None:
 #: no unit's does. () on a row with no spatial axes.
 Reach = tuple[int, ...] | None
 
 
+def _every(size: int) -> int:
+    return (1 << size) - 1
+
+
 def _all(size: int) -> int:
-    return -1 if size > MAX_TRACKED else (1 << size) - 1
+    return -1 if size > MAX_TRACKED else _every(size)
 
 
 def everywhere(shape: tuple[int, ...]) -> Reach:

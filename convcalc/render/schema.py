@@ -39,17 +39,19 @@ def _name(what: str) -> dict[str, Any]:
         "enclosing named blocks, its qualified name (layer1.0.conv1).",
         "type": ["string", "null"],
         "minLength": 1,
-        "pattern": _NO_CONTROL,
+        "not": _CONTROL,
     }
 
 
 #: Names hold no control character (convcalc.text): a file cannot recolour a terminal.
-_NO_CONTROL = f"^[^{CONTROL_CLASS}]*$"
+#: (A pattern searches; `^…$` would let a final newline through, as `$` matches before
+#: it in Python's regular expressions.)
+_CONTROL = {"type": "string", "pattern": f"[{CONTROL_CLASS}]"}
 
 _MODEL_NAME = {
     "description": "A name for the model, shown in the output.",
     "type": ["string", "null"],
-    "pattern": _NO_CONTROL,
+    "not": _CONTROL,
 }
 
 
