@@ -671,8 +671,10 @@ def export(
     data = dict(document.data)
     if shape is not None:
         data["input"] = list(shape)
-    # name, input and layers first, as model files are written; then any x- keys.
-    data = {key: data[key] for key in ("name", "input", "layers") if key in data} | data
+    # name, input, define, layers and outputs first, as model files are written; then x- keys.
+    data = {
+        key: data[key] for key in ("name", "input", "define", "layers", "outputs") if key in data
+    } | data
     text = to_yaml(data, f"Written by convcalc export from {document.file or model}.")
     if output is None:
         sys.stdout.write(text)
