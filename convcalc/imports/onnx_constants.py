@@ -171,7 +171,7 @@ class Attributes:
         """An integer attribute; None as the default: it must be given."""
         attribute = self._typed(name, _INT)
         if attribute is not None:
-            value = attribute.i
+            value = int(attribute.i)  # an int64 field (typed so where onnx has no types)
         elif default is not None:
             value = default
         else:
@@ -221,7 +221,7 @@ class Attributes:
         if attribute is None:
             return default
         try:
-            return attribute.s.decode()
+            return str(attribute.s.decode())  # typed so where onnx has no types
         except UnicodeDecodeError:
             raise ConvcalcError(
                 f"attribute {name} is not UTF-8 text: {shown(attribute.s)}"
