@@ -95,6 +95,11 @@ _SOURCES = {
 }
 
 
+def __dir__() -> list[str]:
+    """The public API, for `dir(convcalc)` and completion in notebooks."""
+    return sorted(__all__)
+
+
 def __getattr__(name: str) -> Any:
     module = _SOURCES.get(name, "convcalc.model.layers")
     if name not in __all__:

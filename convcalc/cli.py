@@ -518,6 +518,10 @@ def solve(
         table.print_solutions(input, output, transpose, settings, limit)
 
 
+#: With neither --range nor --min, `sizes` tries the model's own size ± this much.
+NEAR = 32
+
+
 def parse_range(text: str) -> range:
     from convcalc.analysis.sizes import MAX_SEARCH
 
@@ -543,7 +547,11 @@ def sizes(
     ],
     range_: Annotated[
         str | None,
-        typer.Option("--range", help="Input sizes to try, LO..HI (every spatial axis that size)."),
+        typer.Option(
+            "--range",
+            help="Input sizes to try, LO..HI (every spatial axis that size). With neither "
+            "--range nor --min: --min, and the model's own size ± 32.",
+        ),
     ] = None,
     smallest: Annotated[
         bool, typer.Option("--min", help="Find the smallest valid input size.")
@@ -556,9 +564,11 @@ def sizes(
 ) -> None:
     """Which input sizes the network accepts: valid (it runs) and clean (no layer drops
     input pixels), the output shape, what breaks where; the smallest valid size (--min)
-    and the period of validity over the range.
+    and the period of validity over the range. Alone, it answers the common question:
+    the smallest valid size, and which sizes near the model's own input work.
 
-    Examples: convcalc sizes unet --range 200..260; convcalc sizes alexnet --min
+    Examples: convcalc sizes vgg16; convcalc sizes unet --range 200..260;
+    convcalc sizes alexnet --min
     """
     from convcalc.analysis import sizes as checks
     from convcalc.opening import open_model
@@ -567,8 +577,6 @@ def sizes(
     chosen = _format(format, json)
     if chosen not in (Format.json, Format.table):
         raise ConvcalcError("convcalc sizes prints a table or json", Where("--format"))
-    if range_ is None and not smallest:
-        raise ConvcalcError("give --range LO..HI, or --min, or both", Where("sizes"))
     given = parse_shape(input) if input else None
     loaded = open_model(model, given)
     _check_input(given, loaded)
@@ -578,6 +586,12 @@ def sizes(
             "sizes needs an input with spatial axes: give --input 3x1x1 (channels and axes)",
             Where("--input"),
         )
+    if range_ is None and not smallest:
+        # The common question: the smallest valid input, and which sizes near the
+        # model's own work (its size ± NEAR on every spatial axis).
+        smallest = True
+        size = template[1]
+        range_ = f"{max(1, size - NEAR)}..{size + NEAR}"
     found = [checks.check_size(loaded, template, n) for n in parse_range(range_)] if range_ else []
     report = data.SizesReport(
         found,

@@ -157,3 +157,11 @@ def test_the_readmes_python_examples_run(block: str) -> None:
     failed, attempted = runner.summarize(verbose=False)
     assert attempted > 0
     assert failed == 0
+
+
+def test_dir_lists_the_public_api() -> None:
+    import convcalc
+
+    listed = dir(convcalc)
+    assert {"analyze", "load", "Analysis", "Conv", "from_torch"} <= set(listed)
+    assert listed == sorted(convcalc.__all__)

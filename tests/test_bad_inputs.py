@@ -938,7 +938,6 @@ CASES = [
     ),
     flags("solve-format", "solve --input 9 --output 3 --format markdown", "--format", "table"),
     # --- Flags of `sizes`.
-    flags("sizes-nothing", "sizes resnet18", "sizes", "give --range LO..HI, or --min, or both"),
     flags("sizes-range-reversed", "sizes resnet18 --range 9..3", "--range", "got '9..3'"),
     flags("sizes-range-zero", "sizes resnet18 --range 0..3", "--range", "1 ≤ LO ≤ HI"),
     flags("sizes-range-words", "sizes resnet18 --range a..b", "--range", "got 'a..b'"),

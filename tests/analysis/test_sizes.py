@@ -80,5 +80,14 @@ def test_sizes_command(cli) -> None:  # type: ignore[no-untyped-def]
     assert by_size[63]["valid"] is True and by_size[63]["output_shape"] == [1000]
     table = cli("sizes", "alexnet", "--min")
     assert "Smallest valid input: 63" in table.stdout
-    assert cli("sizes", "alexnet").code == 2
     assert cli("sizes", "alexnet", "--range", "9..3").code == 2
+
+
+def test_sizes_alone_answers_the_common_question(cli) -> None:  # type: ignore[no-untyped-def]
+    # VGG-16: five 2×2 pools, so clean inputs are multiples of 2^5 = 32; valid from 32.
+    result = cli("sizes", "vgg16", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["smallest_valid"] == 32
+    assert report["clean_when"] == {"from": 192, "period": 32, "residues": [0]}
+    assert [check["input"] for check in report["sizes"]] == list(range(224 - 32, 224 + 33))
