@@ -165,3 +165,23 @@ def test_dir_lists_the_public_api() -> None:
     listed = dir(convcalc)
     assert {"analyze", "load", "Analysis", "Conv", "from_torch"} <= set(listed)
     assert listed == sorted(convcalc.__all__)
+
+
+def test_fields_are_plain_ints_where_whole_and_the_repr_is_short() -> None:
+    from fractions import Fraction
+
+    import convcalc
+
+    analysis = convcalc.analyze(convcalc.load("resnet50"))
+    field = analysis.receptive_field
+    assert field is not None
+    assert field.effective_stride == (32, 32) and type(field.effective_stride[0]) is int
+    assert type(field.effective_padding[0]) is int
+    assert len(repr(analysis)) < 400 and "rows=<175 rows>" in repr(analysis)
+    # A transposed convolution of stride 2 halves the step: a Fraction, kept exact.
+    decoder = convcalc.loads(
+        "input: [1, 8]\nlayers: [conv_transpose: {out_channels: 1, kernel_size: 2, stride: 2}]\n"
+    )
+    (row,) = convcalc.analyze(decoder).rows
+    assert row.receptive_field is not None
+    assert row.receptive_field.effective_stride == (Fraction(1, 2),)

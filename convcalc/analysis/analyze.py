@@ -52,17 +52,23 @@ class ReceptiveField:
     (size r, effective stride S, effective padding P; Araujo et al. 2019)."""
 
     size: tuple[int, ...]
-    effective_stride: tuple[Fraction, ...]
-    effective_padding: tuple[Fraction, ...]
+    effective_stride: tuple[int | Fraction, ...]  # a Fraction only where not whole
+    effective_padding: tuple[int | Fraction, ...]
 
     @staticmethod
     def of(fields: tuple[AxisField, ...]) -> ReceptiveField:
         axes = [field.summary() for field in fields]
         return ReceptiveField(
             tuple(a.size for a in axes),
-            tuple(a.effective_stride for a in axes),
-            tuple(a.effective_padding for a in axes),
+            tuple(_whole(a.effective_stride) for a in axes),
+            tuple(_whole(a.effective_padding) for a in axes),
         )
+
+
+def _whole(value: Fraction) -> int | Fraction:
+    """A plain int where the value is whole (2, not Fraction(2, 1)): what a notebook
+    shows; a Fraction where it is not (1/2, after a transposed convolution)."""
+    return value.numerator if value.denominator == 1 else value
 
 
 # Rows and flows are made once per layer: as named tuples they cost a fifth of a frozen
@@ -141,7 +147,7 @@ class Output:
     fields: tuple[AxisField, ...] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Analysis:
     """Everything `net` reports: one row per layer or merge, totals, the field, warnings,
     and the outputs (the first is `output_shape` and, as far as it has one, the field)."""
@@ -160,6 +166,15 @@ class Analysis:
     # Whether the units of the network's field (the row `receptive_field` is of) see the
     # whole input through a global path too.
     global_context: bool = False
+
+    def __repr__(self) -> str:
+        # Short: a notebook shows this, and the rows of a ResNet run to 100,000 characters.
+        return (
+            f"Analysis(name={self.name!r}, input_shape={self.input_shape}, "
+            f"output_shape={self.output_shape}, rows=<{len(self.rows)} rows>, "
+            f"params={self.totals.params}, macs={self.totals.macs}, "
+            f"receptive_field={self.receptive_field!r}, warnings=<{len(self.warnings)}>)"
+        )
 
 
 Fields = Field | None  # None: no local field (no spatial axes, or only a global path)

@@ -71,7 +71,7 @@ def format_bytes(value: int) -> str:
     return f"{value} B"
 
 
-def format_number(value: Fraction) -> str:
+def format_number(value: int | Fraction) -> str:
     """A whole number as is, anything else as the fraction it is (1/2, 3/2)."""
     return (
         str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"

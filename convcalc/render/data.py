@@ -40,7 +40,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-def _number(value: Fraction) -> int | float:
+def _number(value: int | Fraction) -> int | float:
     """Integers where exact, otherwise decimals (SPEC §5)."""
     return value.numerator if value.denominator == 1 else float(value)
 
