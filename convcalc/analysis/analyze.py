@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from convcalc.analysis.context import (
     Coverage,
+    Positions,
     Reach,
     everywhere,
     in_the_middle,
@@ -273,7 +274,7 @@ class _Walk:
         self.shapes: list[Shape] = []
         self.coverage: Coverage | None = None
         # Which units read a span of units, by window and span (networks repeat both).
-        self.reach_known: dict[tuple[int, int, int], int] = {}
+        self.reach_known: dict[tuple[int, int, Positions], Positions] = {}
         ndim = len(input_shape) - 1
         self.start = _Flow(
             input_shape, _identity_fields(input_shape), None, Run.start(ndim) if ndim else None
@@ -345,7 +346,9 @@ class _Walk:
             else:
                 reach = None
         else:
-            reach = reach_through(flow.reach, effect.windows, output[1:], self.reach_known)
+            reach = reach_through(
+                flow.reach, effect.windows, output[1:], flow.shape[1:], self.reach_known
+            )
         self.windows.append(effect.windows)
         self.shapes.append(output)
         self.add_row(node, layer.kind, flow, effect, fields, in_the_middle(reach, output))

@@ -22,9 +22,7 @@ unit of its input (a dilated window counts as reading the gaps between its taps)
 
 from __future__ import annotations
 
-import functools
 import heapq
-import operator
 from collections.abc import Sequence
 
 from convcalc.model.axes import Window
@@ -33,6 +31,7 @@ from convcalc.model.network import INPUT, Merge, Node
 __all__ = [
     "MAX_TRACKED",
     "Coverage",
+    "Positions",
     "Reach",
     "everywhere",
     "in_the_middle",
@@ -44,59 +43,57 @@ __all__ = [
 #: Longest axis whose positions are tracked one by one.
 MAX_TRACKED = 1 << 16
 
-# A set of positions on one axis: every position (None), or the positions as the bits of
-# an integer.
+# A set of positions or units on one axis: every one (None), or their indices as the bits
+# of an integer.
 Positions = int | None
 
 
 #: Per spatial axis, the units whose gradient reaches the whole input through a global
-#: path, as the bits of an integer (-1: every unit of an axis too long to track); None:
-#: no unit's does. () on a row with no spatial axes.
-Reach = tuple[int, ...] | None
+#: path; None: no unit's does. () on a row with no spatial axes.
+Reach = tuple[Positions, ...] | None
 
 
 def _every(size: int) -> int:
     return (1 << size) - 1
 
 
-def _all(size: int) -> int:
-    return -1 if size > MAX_TRACKED else _every(size)
-
-
 def everywhere(shape: tuple[int, ...]) -> Reach:
     """Every unit of a row of `shape`."""
-    return tuple(_all(size) for size in shape[1:])
+    return (None,) * (len(shape) - 1)
 
 
 def reach_through(
     reach: Reach,
     windows: Sequence[Window],
     outputs: Sequence[int],
-    known: dict[tuple[int, int, int], int],
+    sizes: Sequence[int],
+    known: dict[tuple[int, int, Positions], Positions],
 ) -> Reach:
-    """The units of a layer (`windows` onto `outputs` units) that read one of the units
-    of `reach`. `known` keeps what was worked out, by window and units."""
+    """The units of a layer (`windows` onto `outputs` units from `sizes`) that read one
+    of the units of `reach`. `known` keeps what was worked out, by window and units."""
     if reach is None:
         return None
     found = []
-    for window, units, out in zip(windows, reach, outputs, strict=True):
+    for window, units, out, size in zip(windows, reach, outputs, sizes, strict=True):
         key = (id(window), out, units)
         if key not in known:
-            known[key] = _reading(window, units, out)
-        if not known[key]:
+            known[key] = _reading(window, units, out, size)
+        if known[key] == 0:
             return None
         found.append(known[key])
     return tuple(found)
 
 
-def _reading(window: Window, units: int, outputs: int) -> int:
-    if units == -1 or outputs > MAX_TRACKED:  # an untracked axis: every unit or none
-        return -1 if units else 0
+def _reading(window: Window, units: Positions, outputs: int, size: int) -> Positions:
+    """The output units (of `outputs`) that read one of `units` (of `size`)."""
+    if size > MAX_TRACKED or outputs > MAX_TRACKED:  # untracked: any units count as all
+        return 0 if units == 0 else None
+    within = _every(size) if units is None else units
     found = 0
     for y in range(outputs):
-        if any(x >= 0 and units >> x & 1 for x in window.reads(y)):
+        if any(x >= 0 and within >> x & 1 for x in window.reads(y)):
             found |= 1 << y
-    return found
+    return None if found == _every(outputs) else found
 
 
 def widened(reach: Reach, sizes: Sequence[int], outputs: Sequence[int]) -> Reach:
@@ -104,7 +101,7 @@ def widened(reach: Reach, sizes: Sequence[int], outputs: Sequence[int]) -> Reach
     if reach is None:
         return None
     return tuple(
-        _all(out) if size == 1 and out > 1 else units
+        None if size == 1 and out > 1 else units
         for units, size, out in zip(reach, sizes, outputs, strict=True)
     )
 
@@ -114,10 +111,10 @@ def joined(reaches: Sequence[Reach]) -> Reach:
     known = [reach for reach in reaches if reach is not None]
     if not known:
         return None
-    return tuple(
-        -1 if -1 in axis else functools.reduce(operator.or_, axis)
-        for axis in zip(*known, strict=True)
-    )
+    union: list[Positions] = [0] * len(known[0])
+    for reach in known:
+        union = _union(union, reach)
+    return tuple(union)
 
 
 def in_the_middle(reach: Reach, shape: tuple[int, ...]) -> bool:
@@ -126,7 +123,7 @@ def in_the_middle(reach: Reach, shape: tuple[int, ...]) -> bool:
     if reach is None:
         return False
     return all(
-        units == -1 or units >> (size // 2) & 1
+        units is None or units >> (size // 2) & 1
         for units, size in zip(reach, shape[1:], strict=True)
     )
 
