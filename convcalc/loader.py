@@ -34,7 +34,7 @@ __all__ = [
     "parameters",
 ]
 
-_MODEL_KEYS = ("name", "input", "define", "layers", "outputs")
+_MODEL_KEYS = ("name", "input", "define", "layers", "outputs", "unused_params", "dropped")
 
 #: How many nodes a model may expand to, repeats and definitions counted out.
 MAX_LAYERS = 1_000_000
@@ -130,7 +130,45 @@ def build_model(document: Document) -> Model:
     last = builder.items(data["layers"], ("layers",), "layers", top, INPUT)
     outputs = builder.outputs(data.get("outputs"), top, last)
     builder.check_dead(outputs)
-    return Model(tuple(builder.nodes), outputs, Where("", document.file), name, input_shape)
+    return Model(
+        tuple(builder.nodes),
+        outputs,
+        Where("", document.file),
+        name,
+        input_shape,
+        _unused_params(document, data.get("unused_params", {})),
+        _dropped(document, data.get("dropped", [])),
+    )
+
+
+def _unused_params(document: Document, value: Any) -> tuple[tuple[str, int], ...]:
+    """`unused_params: {module: count}`: what an importer found the forward never used."""
+    if not isinstance(value, dict):
+        raise ConvcalcError(
+            f"expected a mapping of module names to parameter counts, got {describe(value)}",
+            document.where(("unused_params",)),
+        )
+    for module, count in value.items():
+        if not isinstance(module, str) or not module:
+            raise ConvcalcError(
+                f"expected a module name, got {describe(module)}",
+                document.where(("unused_params",)),
+            )
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_INT:
+            raise ConvcalcError(
+                f"expected a positive count of parameters, got {describe(count)}",
+                document.where(("unused_params", module)),
+            )
+    return tuple(value.items())
+
+
+def _dropped(document: Document, value: Any) -> tuple[str, ...]:
+    """`dropped: [name, …]`: the nodes an importer dropped because no output reads them."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConvcalcError(
+            f"expected a list of names, got {describe(value)}", document.where(("dropped",))
+        )
+    return tuple(value)
 
 
 class _Definition(NamedTuple):

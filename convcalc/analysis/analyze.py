@@ -118,6 +118,8 @@ class Totals:
     macs: int
     activations: int  # output elements of every row, for one sample
     batch: int
+    # Parameters of an imported module that its forward never uses (SPEC §6.6).
+    unused_params: int = 0
 
     @property
     def trainable_params(self) -> int:
@@ -648,6 +650,7 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
         macs=sum(row.macs for row in rows),
         activations=sum(math.prod(row.output_shape) for row in rows),
         batch=batch,
+        unused_params=sum(count for _, count in model.unused_params),
     )
     outputs = tuple(
         Output(
@@ -666,7 +669,10 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
     last = next((rows[i] for i in reversed(first) if rows[i].receptive_field), None)
     field = last.receptive_field if last is not None else None
     names = {row.path: row.qualified_name for row in rows}
-    warnings = tuple(dataclasses.replace(w, name=names.get(w.path, w.path)) for w in walk.warnings)
+    warnings = (
+        *(dataclasses.replace(w, name=names.get(w.path, w.path)) for w in walk.warnings),
+        *_import_warnings(model),
+    )
     # Worth saying where global context reaches rows that keep a local field (gates,
     # ASPP), not only a classifier's head after its global pooling.
     gated = any(row.global_context and row.receptive_field is not None for row in rows)
@@ -685,6 +691,37 @@ def analyze(model: Model, input_shape: Shape | None = None, batch: int = 1) -> A
         first_global,
         last is not None and last.global_context,
     )
+
+
+def _import_warnings(model: Model) -> list[Diagnostic]:
+    """What an importer left out, said (SPEC §6.6)."""
+    found = []
+    if model.unused_params:
+        modules = ", ".join(f"{name} ({count:,})" for name, count in model.unused_params[:5])
+        more = len(model.unused_params) - 5
+        total = sum(count for _, count in model.unused_params)
+        found.append(
+            Diagnostic(
+                "",
+                "unused-parameters",
+                f"the forward never uses the parameters of {modules}"
+                + (f" and {more:,} more modules" if more > 0 else "")
+                + f": {total:,} parameters, counted in unused_params, not in params",
+            )
+        )
+    if model.dropped:
+        names = ", ".join(model.dropped[:5])
+        more = len(model.dropped) - 5
+        found.append(
+            Diagnostic(
+                "",
+                "dead-branches",
+                f"the forward computes {names}"
+                + (f" and {more:,} more" if more > 0 else "")
+                + " without any output reading the result: left out",
+            )
+        )
+    return found
 
 
 def _ancestors(nodes: Sequence[Node], output: int) -> list[int]:

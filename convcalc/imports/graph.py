@@ -1,13 +1,11 @@
-"""A graph of nodes → the `layers` of a model file, as nested series-parallel blocks.
+"""An importer's graph of nodes → a model document in graph form (SPEC §6.3).
 
-An importer describes a network as nodes, each reading named values and writing one: a
-layer reads one value, a merge (`add`, `concat`) two or more. Model files nest blocks
-instead: a chain is a list, and a fork whose branches meet again is an `add` (a
-`residual` when one branch is the identity) or a `concat`. `to_layers` finds that
-nesting. Where two values meet, the branches start at the nearest value every path to
-the merge passes through (its immediate dominator); walking back from the output along
-dominators visits every node once exactly when the graph is series-parallel, so a node
-met twice is the proof that it is not, and names the node.
+An importer describes a network as nodes, each reading values and writing one: a layer
+reads one value, a merge (`add`, `concat`, `mul`) one or more. The document lists them in
+the order given (the order they ran), each named by its own qualified name, with `from`
+where it does not read the node just before it, and `outputs` where the model does not
+end at its last node. Nodes no output depends on (a branch whose result is thrown away)
+are dropped and listed, so that the model can warn about them (`dropped`).
 """
 
 from __future__ import annotations
@@ -18,24 +16,26 @@ from typing import Any
 
 from convcalc.errors import ConvcalcError
 
-__all__ = ["MERGES", "Node", "to_layers"]
+__all__ = ["INPUT_NAME", "MERGES", "Node", "graph_document"]
 
 #: The entries of merge nodes.
-MERGES = ("add", "concat")
+MERGES = ("add", "concat", "mul")
+
+#: What a node's `from` says to read the model's input (SPEC §6.3).
+INPUT_NAME = "input"
 
 
 @dataclass(frozen=True)
 class Node:
     """One operation of a graph.
 
-    `entry` is a model-file layer entry (`"relu"`, `{"conv": {...}}`), or `"add"` /
-    `"concat"` for a merge; a layer reads one value, a merge two or more (for `concat`
-    in the order its branches are joined).
+    `entry` is a model-file layer entry (`"relu"`, `{"conv": {...}}`), or `"add"`,
+    `"concat"` or `"mul"` for a merge (reading its inputs in order).
     """
 
-    name: str  # the node's name in its source graph, for errors and row names
-    entry: Any  # a model-file layer entry ("relu", {"conv": {...}}), or "add"/"concat"
-    inputs: tuple[str, ...]  # the values it reads (a merge reads two or more; a layer one)
+    name: str  # the row's qualified name (made unique here if it is not)
+    entry: Any
+    inputs: tuple[str, ...]  # the values it reads (a merge one or more; a layer one)
     output: str  # the value it writes
 
 
@@ -43,178 +43,107 @@ def _describe(node: Node) -> str:
     return repr(node.name) if node.name else f"the node writing {node.output!r}"
 
 
-def _names(nodes: Sequence[Node], most: int = 5) -> str:
-    shown = ", ".join(_describe(node) for node in nodes[:most])
-    return shown + (f" and {len(nodes) - most} more" if len(nodes) > most else "")
-
-
-def to_layers(nodes: Sequence[Node], source: str, output: str) -> list[Any]:
-    """The `layers` of a model file computing value `output` from value `source`."""
+def graph_document(
+    nodes: Sequence[Node], source: str, outputs: Sequence[str], output_names: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The `layers` (and `outputs`, `dropped`) of a model document computing the values
+    `outputs` from the value `source`. `output_names`, if given, names each output (a
+    dict's keys); an output's node takes that name."""
     _check(nodes, source)
-    nodes = _join_concats(nodes)
-    producer = {node.output: node for node in nodes}
-    order = _order(producer, source, output)
-    if len(order) < len(nodes):
-        needed = {node.output for node in order}
-        dead = [node for node in nodes if node.output not in needed]
-        raise ConvcalcError(
-            f"the output {output!r} does not depend on {_names(dead)}: convcalc follows "
-            "a graph with one output"
-        )
-    return _Nesting(producer, source, order).series(source, output, None)
+    if not outputs:
+        raise ConvcalcError("the network has no output")
+    live = _live(nodes, source, outputs)
+    kept = [node for node, alive in zip(nodes, live, strict=True) if alive]
+    dropped = [node.name for node, alive in zip(nodes, live, strict=True) if not alive]
+    renamed = dict(zip(outputs, output_names, strict=False))
+    names = _unique_names(kept, renamed)
+    names[source] = INPUT_NAME
+    layers: list[Any] = []
+    previous = source
+    for node in kept:
+        reads = [names[value] for value in node.inputs]
+        params: dict[str, Any] = {"name": names[node.output]}
+        if node.entry in MERGES:
+            params["from"] = reads
+            layers.append({node.entry: params})
+        else:
+            if node.inputs != (previous,):
+                params["from"] = reads[0]
+            layers.append(_with(node.entry, params))
+        previous = node.output
+    document: dict[str, Any] = {"layers": layers}
+    if list(outputs) != [previous]:
+        document["outputs"] = [names[value] for value in outputs]
+    if dropped:
+        document["dropped"] = dropped
+    return document
 
 
 def _check(nodes: Sequence[Node], source: str) -> None:
-    """Every node reads as many values as its entry needs, and no value is written
-    twice."""
-    producer: dict[str, Node] = {}
+    """Every node reads as many values as its entry needs, reads only values written
+    before it, and no value is written twice."""
+    written = {source}
     for node in nodes:
-        merge = isinstance(node.entry, str) and node.entry in MERGES
-        if merge and len(node.inputs) < 2:
+        merge = node.entry in MERGES
+        least = 1 if node.entry == "concat" else 2  # the concatenation of one tensor is it
+        if merge and len(node.inputs) < least:
             raise ConvcalcError(
-                f"node {_describe(node)}: {node.entry} needs two or more inputs, "
-                f"got {len(node.inputs)}"
+                f"node {_describe(node)}: {node.entry} reads {len(node.inputs)} values, "
+                f"expected {least} or more"
             )
         if not merge and len(node.inputs) != 1:
             raise ConvcalcError(
                 f"node {_describe(node)}: a layer reads one value, got {len(node.inputs)} "
                 f"({', '.join(map(repr, node.inputs))})"
             )
-        if node.output == source:
-            raise ConvcalcError(f"node {_describe(node)} writes the input {source!r}")
-        if node.output in producer:
-            other = producer[node.output]
-            raise ConvcalcError(
-                f"nodes {_describe(other)} and {_describe(node)} both write {node.output!r}"
-            )
-        producer[node.output] = node
+        for value in node.inputs:
+            if value not in written:
+                raise ConvcalcError(
+                    f"node {_describe(node)} reads {value!r}, which is neither the input nor "
+                    "written by an earlier node"
+                )
+        if node.output in written:
+            raise ConvcalcError(f"node {_describe(node)} writes {node.output!r} a second time")
+        written.add(node.output)
 
 
-def _join_concats(nodes: Sequence[Node]) -> list[Node]:
-    """Concatenations that repeat another's inputs first read its output instead.
+def _live(nodes: Sequence[Node], source: str, outputs: Sequence[str]) -> list[bool]:
+    """Which nodes an output depends on (walking back from the last node)."""
+    needed = set(outputs)
+    if source in needed and len(needed) == 1:
+        raise ConvcalcError("the network returns its input unchanged")
+    live = [False] * len(nodes)
+    for index in range(len(nodes) - 1, -1, -1):
+        node = nodes[index]
+        if node.output in needed:
+            live[index] = True
+            needed.update(node.inputs)
+    return live
 
-    DenseNet concatenates all earlier features at every layer: cat(x, y1, y2) beside
-    the cat(x, y1) that y2 was computed from. Read as written, that graph is not
-    series-parallel; since concatenation is associative, cat(cat(x, y1), y2) is the
-    same value, and it is.
-    """
-    by_inputs = {node.inputs: node.output for node in nodes if node.entry == "concat"}
-    joined = []
+
+def _unique_names(nodes: Sequence[Node], renamed: dict[str, str]) -> dict[str, str]:
+    """Each node's output value → its qualified name: its own, or an output's given name
+    where no node has it, made unique (a second `relu` is `relu_1`, as torch.fx names repeated calls)."""
+    own = {node.name for node in nodes}
+    taken = {INPUT_NAME}
+    names: dict[str, str] = {}
     for node in nodes:
-        if node.entry == "concat":
-            for end in range(len(node.inputs) - 1, 1, -1):
-                prefix = by_inputs.get(node.inputs[:end])
-                if prefix is not None:
-                    node = Node(node.name, node.entry, (prefix, *node.inputs[end:]), node.output)
-                    break
-        joined.append(node)
-    return joined
+        name = node.name or node.output
+        given = renamed.get(node.output)
+        if given and given not in own:  # or it would take another node's name
+            name = given
+        unique, count = name, 0
+        while unique in taken:
+            count += 1
+            unique = f"{name}_{count}"
+        taken.add(unique)
+        names[node.output] = unique
+    return names
 
 
-def _order(producer: dict[str, Node], source: str, output: str) -> list[Node]:
-    """The nodes `output` depends on, each after the nodes it reads from."""
-    done: set[str] = {source}
-    visiting: set[str] = set()
-    order: list[Node] = []
-    # Depth first without recursion (a chain may be thousands of nodes long):
-    # (value, its inputs already pushed?).
-    stack = [(output, False)]
-    while stack:
-        value, expanded = stack.pop()
-        if expanded:
-            visiting.discard(value)
-            done.add(value)
-            order.append(producer[value])
-            continue
-        if value in done:
-            continue
-        if value in visiting:
-            raise ConvcalcError(f"the graph has a cycle through node {_describe(producer[value])}")
-        node = producer.get(value)
-        if node is None:
-            raise ConvcalcError(
-                f"{value!r} is neither the input {source!r} nor written by any node: "
-                "convcalc follows a graph with one input"
-            )
-        visiting.add(value)
-        stack.append((value, True))
-        stack.extend((name, False) for name in reversed(node.inputs) if name not in done)
-    return order
-
-
-class _Nesting:
-    """The walk from the output back to the input, along immediate dominators."""
-
-    def __init__(self, producer: dict[str, Node], source: str, order: list[Node]) -> None:
-        self.producer = producer
-        self.rank = {source: 0} | {node.output: index + 1 for index, node in enumerate(order)}
-        self.dominator: dict[str, str] = {}
-        for node in order:
-            fork = node.inputs[0]
-            for other in node.inputs[1:]:
-                fork = self._common(fork, other)
-            self.dominator[node.output] = fork
-        # Each node's merge (None: the main chain), to name both when one is met twice.
-        self.claimed: dict[str, Node | None] = {}
-
-    def _common(self, first: str, second: str) -> str:
-        """The nearest value that dominates both (Cooper, Harvey & Kennedy, *A Simple,
-        Fast Dominance Algorithm*, 2001: walk up from the later one until they meet)."""
-        while first != second:
-            while self.rank[first] > self.rank[second]:
-                first = self.dominator[first]
-            while self.rank[second] > self.rank[first]:
-                second = self.dominator[second]
-        return first
-
-    def _claim(self, node: Node, merge: Node | None) -> None:
-        if node.output in self.claimed:
-            places = [
-                f"a branch of {_describe(m)}" if m is not None else "the main chain"
-                for m in (self.claimed[node.output], merge)
-            ]
-            raise ConvcalcError(
-                f"node {_describe(node)} lies on {places[0]} and on {places[1]}: "
-                "convcalc's blocks nest forks inside branches, and this graph is not "
-                "series-parallel"
-            )
-        self.claimed[node.output] = merge
-
-    def series(self, start: str, end: str, merge: Node | None) -> list[Any]:
-        """The layers from value `start` to value `end` (which `start` dominates)."""
-        layers: list[Any] = []
-        value = end
-        while value != start:
-            node = self.producer[value]
-            self._claim(node, merge)
-            fork = self.dominator[value]
-            if node.entry in MERGES:
-                branches = [self.series(fork, name, node) for name in node.inputs]
-                layers.append(_merge_entry(node, branches))
-            else:
-                layers.append(_named(node))
-            value = fork
-        layers.reverse()
-        return layers
-
-
-def _merge_entry(node: Node, branches: list[list[Any]]) -> Any:
-    empty = [branch for branch in branches if not branch]
-    if node.entry == "add" and len(branches) == 2 and len(empty) == 1:
-        (body,) = (branch for branch in branches if branch)
-        block: dict[str, Any] = {"name": node.name} if node.name else {}
-        return {"residual": block | {"body": body}}
-    return {node.entry: branches}
-
-
-def _named(node: Node) -> Any:
-    """The node's entry, with the node's name where it has parameters to show."""
-    entry = node.entry
-    if not node.name or not isinstance(entry, dict) or len(entry) != 1:
-        return entry
-    ((kind, params),) = entry.items()
-    if params is None:
-        params = {}
-    if not isinstance(params, dict) or "name" in params:
-        return entry
-    return {kind: {"name": node.name} | params}
+def _with(entry: Any, params: dict[str, Any]) -> Any:
+    """A layer entry with `params` (its name, what it reads) added."""
+    if isinstance(entry, str):
+        return {entry: params}
+    ((kind, own),) = entry.items()
+    return {kind: params | (own or {})}

@@ -2,7 +2,7 @@
 
 Each operator the network's data flows through becomes a layer entry (or a merge) with
 PyTorch's parameters, computed from the operator's attributes and its initializers'
-shapes; `graph.to_layers` nests them into blocks. On the way every layer is applied to
+shapes; `graph.graph_document` lists them in graph form. On the way every layer is applied to
 its input shape with convcalc's own arithmetic, and the parameters its initializers hold
 must equal the parameters convcalc counts for it: a node that does not add up is an
 error, never a silent approximation, and so is an operator convcalc cannot follow.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convcalc.errors import ConvcalcError, Where
-from convcalc.imports.graph import Node, to_layers
+from convcalc.imports.graph import Node, graph_document
 from convcalc.imports.onnx_constants import (
     SUBGRAPH_TYPES,
     Attributes,
@@ -364,10 +364,10 @@ class _Importer:
                 None, f"the output {shown(output)} does not depend on the input {shown(source)}"
             )
         try:
-            layers = to_layers(self.nodes, source, self.skip_to.get(output, output))
+            graph = graph_document(self.nodes, source, [self.skip_to.get(output, output)])
         except ConvcalcError as error:
             raise error.at(Where("", self.file)) from None
-        return {"name": Path(self.file).stem, "input": list(shape), "layers": layers}
+        return {"name": Path(self.file).stem, "input": list(shape), **graph}
 
     def follow(self, index: int, node: NodeProto, reads: list[str]) -> None:
         """Translate one node that reads the network's values."""

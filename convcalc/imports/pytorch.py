@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from convcalc.errors import ConvcalcError, Where
-from convcalc.imports.graph import Node, to_layers
+from convcalc.imports.graph import Node, graph_document
 from convcalc.imports.torch_modules import MODULES, REQUIRED, Module, Parameters, bind, translate
 from convcalc.model.layers import Shape, format_shape
 from convcalc.model.params import describe
@@ -567,10 +567,10 @@ class _Translation:
         if source is None or result is None:
             raise ConvcalcError("forward takes no input", Where("", self.label))
         try:
-            layers = to_layers(self.nodes, source, result.value)
+            graph = graph_document(self.nodes, source, [result.value])
         except ConvcalcError as error:
             raise error.at(Where("", self.label)) from None
-        return {"name": type(self.root).__name__, "input": list(shape), "layers": layers}
+        return {"name": type(self.root).__name__, "input": list(shape), **graph}
 
     def output(self, node: Any) -> _Tensor:
         (value,) = node.args

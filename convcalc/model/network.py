@@ -77,10 +77,14 @@ class Node(NamedTuple):
 @dataclass(frozen=True)
 class Model:
     """A network: its nodes in execution order, its outputs (node indices, in order),
-    where it came from, its name and declared input."""
+    where it came from, its name and declared input; and what an importer left out (SPEC
+    §6.6): the parameters of modules the forward never used, by module, and the nodes
+    whose results no output reads."""
 
     nodes: tuple[Node, ...]
     outputs: tuple[int, ...]
     where: Where
     name: str | None = None
     input_shape: Shape | None = None
+    unused_params: tuple[tuple[str, int], ...] = ()
+    dropped: tuple[str, ...] = ()

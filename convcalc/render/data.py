@@ -106,6 +106,7 @@ def to_json(analysis: Analysis, explained: bool = False) -> str:
         "totals": {
             "params": totals.params,
             "trainable_params": totals.trainable_params,
+            "unused_params": totals.unused_params,
             "macs": totals.macs,
             "flops": totals.flops,
             "batch": totals.batch,
@@ -281,7 +282,6 @@ def to_markdown(analysis: Analysis) -> str:
         )
     lines.extend(f"**{line}**" for line in summary_lines(analysis))
     for warning in analysis.warnings:
-        lines.append(
-            printable(f"- warning `{warning.code}` at `{warning.name}`: {warning.message}")
-        )
+        at = f" at `{warning.name}`" if warning.name else ""  # or about the whole model
+        lines.append(printable(f"- warning `{warning.code}`{at}: {warning.message}"))
     return "\n".join(lines) + "\n"

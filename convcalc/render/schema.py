@@ -278,6 +278,19 @@ def model_schema() -> dict[str, Any]:
                 "items": {"type": "string"},
                 "minItems": 1,
             },
+            "unused_params": {
+                "description": "Written by importers: the parameters of modules the "
+                "forward never uses (an auxiliary classifier), by module name; counted in "
+                "totals.unused_params, not in params.",
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 1},
+            },
+            "dropped": {
+                "description": "Written by importers: the operations whose results no "
+                "output reads, left out of the model.",
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+            },
         },
         # With definitions, a layer may be a use of one, wherever layers go.
         "if": {"required": ["define"]},

@@ -75,10 +75,11 @@ def _print_warnings(console, analysis: Analysis) -> None:  # type: ignore[no-unt
     from rich.text import Text
 
     for warning in analysis.warnings:
+        at = f" at {warning.name}" if warning.name else ""  # or about the whole model
         console.print(
             Text.assemble(
                 ("warning", "yellow"),
-                printable(f" {warning.code} at {warning.name}: {warning.message}"),
+                printable(f" {warning.code}{at}: {warning.message}"),
             ),
             soft_wrap=True,
         )
