@@ -123,7 +123,8 @@ def _live(nodes: Sequence[Node], source: str, outputs: Sequence[str]) -> list[bo
 
 def _unique_names(nodes: Sequence[Node], renamed: dict[str, str]) -> dict[str, str]:
     """Each node's output value → its qualified name: its own, or an output's given name
-    where no node has it, made unique (a second `relu` is `relu_1`, as torch.fx names repeated calls)."""
+    where no node has it, made unique (a second `relu` is `relu_1`, as torch.fx names
+    repeated calls)."""
     own = {node.name for node in nodes}
     taken = {INPUT_NAME}
     names: dict[str, str] = {}

@@ -115,10 +115,8 @@ def graphs(draw: st.DrawFn) -> tuple[list[Node], list[str]]:
             reads: tuple[str, ...] = (draw(st.sampled_from(values)),)
         else:
             least = 1 if kind == "concat" else 2
-            if kind != "concat":  # same shapes: values computed without a concat
-                choices = [v for v in values if not v.endswith("c")]
-            else:
-                choices = values
+            # add and mul: same shapes, so values computed without a concat
+            choices = values if kind == "concat" else [v for v in values if not v.endswith("c")]
             reads = tuple(draw(st.lists(st.sampled_from(choices), min_size=least, max_size=3)))
         if kind == "concat":
             name += "c"
