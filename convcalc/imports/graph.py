@@ -37,6 +37,7 @@ class Node:
     entry: Any
     inputs: tuple[str, ...]  # the values it reads (a merge one or more; a layer one)
     output: str  # the value it writes
+    like: str | None = None  # an upsampling's: the value whose size it takes (SPEC §6.4)
 
 
 def _describe(node: Node) -> str:
@@ -63,6 +64,8 @@ def graph_document(
     for node in kept:
         reads = [names[value] for value in node.inputs]
         params: dict[str, Any] = {"name": names[node.output]}
+        if node.like is not None:
+            params["like"] = names[node.like]
         if node.entry in MERGES:
             params["from"] = reads
             layers.append({node.entry: params})
@@ -96,7 +99,7 @@ def _check(nodes: Sequence[Node], source: str) -> None:
                 f"node {_describe(node)}: a layer reads one value, got {len(node.inputs)} "
                 f"({', '.join(map(repr, node.inputs))})"
             )
-        for value in node.inputs:
+        for value in (*node.inputs, *((node.like,) if node.like is not None else ())):
             if value not in written:
                 raise ConvcalcError(
                     f"node {_describe(node)} reads {value!r}, which is neither the input nor "
@@ -118,6 +121,8 @@ def _live(nodes: Sequence[Node], source: str, outputs: Sequence[str]) -> list[bo
         if node.output in needed:
             live[index] = True
             needed.update(node.inputs)
+            if node.like is not None:
+                needed.add(node.like)
     return live
 
 
