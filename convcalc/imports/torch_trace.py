@@ -600,10 +600,14 @@ class _Recorder:
         graph = graph_document(nodes, SOURCE, values, names if any(names) else ())
         document: dict[str, Any] = {"name": type(self.root).__name__, "input": list(shape)}
         document.update(graph)
+        # Each unused parameter under the outermost module none of whose parameters
+        # the forward uses (googlenet's `aux1`, not its `aux1.conv.conv`).
+        everything = dict(self.root.named_parameters())
+        touched = {prefix for name in self.used for prefix in _prefixes(name)}
         unused: dict[str, int] = {}
-        for name, parameter in self.root.named_parameters():
+        for name, parameter in everything.items():
             if name not in self.used:
-                owner = name.rpartition(".")[0] or name
+                owner = next(p for p in _prefixes(name) if p not in touched)
                 unused[owner] = unused.get(owner, 0) + parameter.numel()
         if unused:
             document["unused_params"] = unused
@@ -628,6 +632,12 @@ class _Recorder:
             node = made.node
             nodes.append(Node(name, node.entry, node.inputs, node.output, node.like))
         return nodes
+
+
+def _prefixes(name: str) -> list[str]:
+    """`a.b.c` → `a`, `a.b`, `a.b.c`."""
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _outputs(result: Any, key: str, found: list[tuple[str, Any]]) -> None:
@@ -1198,13 +1208,19 @@ def _arithmetic(recorder: _Recorder, call: _Call, index: int) -> None:
             f"(shape {format_shape(tuple(other.tensor.shape))}); convcalc follows a product "
             "with one factor per channel (scale)",
         )
-    if hasattr(other, "shape") and other.numel() != 1:
+    real = tuple(call.result.shape[1:])
+    if isinstance(value, _Value) and value.last:
+        real = (real[-1], *real[:-1])
+    shape = value.real if isinstance(value, _Pending) else value.shape
+    if real != shape:
         raise recorder.fail(
             call.module,
             call.name,
-            "combines the input with a constant tensor that is not a single number",
+            f"broadcasts the input {format_shape(shape)} to {format_shape(real)} with a "
+            "constant",
         )
-    # A number (or a one-element constant): shapes and fields stay, no parameters.
+    # A number, or a constant tensor (buffers: torchvision's FrozenBatchNorm2d computes
+    # x * scale + shift from them): shapes and fields stay, and no parameters.
     recorder.same(call.result, value)
 
 
