@@ -425,7 +425,14 @@ class _Recorder:
         module, call = self.stack[-1] if self.stack else ("", 0)
         handler = _handler(name)
         if handler is None:
-            raise self.fail(module, name, "convcalc cannot follow this operation")
+            raise self.fail(
+                module,
+                name,
+                "convcalc cannot follow this operation (it follows convolutions, "
+                "normalisations, activations, pooling, upsampling, padding, +, ×, cat, "
+                "channel slices and shuffles, flatten, permutes to channels last and back: "
+                "see the README's PyTorch section)",
+            )
         handler(self, _Call(name, resolved, keywords, result, module), call)
 
     def tensors(self, result: Any) -> Iterator[Any]:
@@ -729,6 +736,7 @@ def _translated(
 ) -> _Value:
     try:
         kind, params = translate(spec, arguments, x.shape)
+        params.pop("inplace", None)  # how PyTorch computes it, not what
     except ConvcalcError as error:
         where = error.where.path if error.where is not None else ""
         message = f"{where}: {error.message}" if where else error.message
@@ -848,6 +856,12 @@ def _norm_params(recorder: _Recorder, call: _Call, weight: Any, bias: Any) -> tu
     return weight, bias
 
 
+def _eps(args: dict[str, Any]) -> dict[str, Any]:
+    """A normalisation's eps, where it is not PyTorch's default."""
+    eps = args.get("eps", 1e-5)
+    return {} if eps == 1e-5 else {"eps": eps}
+
+
 def _batch_norm(recorder: _Recorder, call: _Call, index: int) -> None:
     names = (
         "input",
@@ -869,7 +883,7 @@ def _batch_norm(recorder: _Recorder, call: _Call, index: int) -> None:
             "normalises with the statistics of the batch (no running statistics, or "
             "training=True); convcalc follows batch_norm at inference",
         )
-    params: dict[str, Any] = {"eps": args.get("eps", 1e-5)}
+    params: dict[str, Any] = _eps(args)
     if weight is None and bias is None:
         params["affine"] = False
     elif weight is None or bias is None:
@@ -882,7 +896,7 @@ def _group_norm(recorder: _Recorder, call: _Call, index: int) -> None:
     args = dict(zip(names, call.args, strict=False)) | call.kwargs
     x = recorder.value(call, args["input"])
     weight, bias = _norm_params(recorder, call, args.get("weight"), args.get("bias"))
-    params = {"num_groups": args["num_groups"], "eps": args.get("eps", 1e-5)}
+    params = {"num_groups": args["num_groups"], **_eps(args)}
     if weight is None and bias is None:
         params["affine"] = False
     recorder.row(call, "group_norm", params, x, call.result, uses=(weight, bias))
@@ -902,7 +916,7 @@ def _instance_norm(recorder: _Recorder, call: _Call, index: int) -> None:
     args = dict(zip(names, call.args, strict=False)) | call.kwargs
     x = recorder.value(call, args["input"])
     weight, bias = _norm_params(recorder, call, args.get("weight"), args.get("bias"))
-    params: dict[str, Any] = {"eps": args.get("eps", 1e-5)}
+    params: dict[str, Any] = _eps(args)
     if weight is not None:
         params["affine"] = True
     if not args.get("use_input_stats", True):
@@ -923,7 +937,7 @@ def _layer_norm(recorder: _Recorder, call: _Call, index: int) -> None:
             f"normalises over {describe(list(normalized))} of {format_shape(x.shape)}; "
             "convcalc follows layer_norm over the channels (channels last) or a flat input",
         )
-    params: dict[str, Any] = {"eps": args.get("eps", 1e-5)}
+    params: dict[str, Any] = _eps(args)
     if weight is None:
         params["elementwise_affine"] = False
     elif bias is None:
@@ -1216,8 +1230,7 @@ def _arithmetic(recorder: _Recorder, call: _Call, index: int) -> None:
         raise recorder.fail(
             call.module,
             call.name,
-            f"broadcasts the input {format_shape(shape)} to {format_shape(real)} with a "
-            "constant",
+            f"broadcasts the input {format_shape(shape)} to {format_shape(real)} with a constant",
         )
     # A number, or a constant tensor (buffers: torchvision's FrozenBatchNorm2d computes
     # x * scale + shift from them): shapes and fields stay, and no parameters.
