@@ -185,7 +185,10 @@ CASES = [
         'got ["relu", "relu"]',
     ),
     model_file(
-        "document-scalar", "hello\n", ":1", "expected a mapping with define, input, layers, name"
+        "document-scalar",
+        "hello\n",
+        ":1",
+        "expected a mapping with define, dropped, input, layers, name",
     ),
     # --- Signs and zeros.
     model_file(
@@ -718,14 +721,16 @@ CASES = [
         "stdin-null-document",
         "null\n",
         ":1",
-        "expected a mapping with define, input, layers, name, outputs, got null",
+        "expected a mapping with define, dropped, input, layers, name, outputs, unused_params, "
+        "got null",
     ),
     stdin("stdin-nul-byte", "input: [3, 8]\x00\nlayers: [relu]\n", ":1", "U+0000"),
     stdin(
         "stdin-json-unknown-key",
         '{"input": [3, 8],\n "layer": ["relu"]}\n',
         ":2: layer",
-        "unknown key 'layer'; known: define, input, layers, name, outputs (and x-…",
+        "unknown key 'layer'; known: define, dropped, input, layers, name, outputs, "
+        "unused_params (and x-…",
     ),
     stdin(
         "stdin-alias-merge-bad",

@@ -284,7 +284,7 @@ def _mode_class(torch: Any) -> Any:
     imported)."""
     from torch.overrides import TorchFunctionMode
 
-    class Mode(TorchFunctionMode):
+    class Mode(TorchFunctionMode):  # type: ignore[misc,unused-ignore]  # Any without stubs
         def __init__(self, recorder: _Recorder) -> None:
             super().__init__()
             self.recorder = recorder

@@ -105,24 +105,26 @@ def test_malformed_graphs_are_refused_with_the_node(
 
 @st.composite
 def graphs(draw: st.DrawFn) -> tuple[list[Node], list[str]]:
-    """A random graph of relus and adds/concats/muls over earlier values."""
-    values = ["x"]
+    """A random graph of relus and adds/concats/muls over earlier values (adds and muls
+    of values with the same channels)."""
+    channels = {"x": 2}
     nodes = []
     for index in range(draw(st.integers(1, 12))):
         name = f"n{index}"
         kind = draw(st.sampled_from(["relu", "add", "concat", "mul"]))
+        first = draw(st.sampled_from(list(channels)))
         if kind == "relu":
-            reads: tuple[str, ...] = (draw(st.sampled_from(values)),)
+            reads: tuple[str, ...] = (first,)
+        elif kind == "concat":
+            rest = draw(st.lists(st.sampled_from(list(channels)), max_size=2))
+            reads = (first, *rest)
         else:
-            least = 1 if kind == "concat" else 2
-            # add and mul: same shapes, so values computed without a concat
-            choices = values if kind == "concat" else [v for v in values if not v.endswith("c")]
-            reads = tuple(draw(st.lists(st.sampled_from(choices), min_size=least, max_size=3)))
-        if kind == "concat":
-            name += "c"
+            alike = [v for v in channels if channels[v] == channels[first]]
+            reads = (first, *draw(st.lists(st.sampled_from(alike), min_size=1, max_size=2)))
+        channels[name] = sum(channels[v] for v in reads) if kind == "concat" else channels[first]
         nodes.append(Node(name, kind, reads, name))
-        values.append(name)
-    outputs = draw(st.lists(st.sampled_from(values[1:]), min_size=1, max_size=3, unique=True))
+    values = list(channels)[1:]
+    outputs = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3, unique=True))
     return nodes, outputs
 
 
