@@ -66,6 +66,13 @@ class _Pending:
     groups: int = 0
     swapped: bool = False
 
+    @property
+    def single(self) -> bool:
+        """Whether the base has one position (a pooled vector): reshaping and permuting
+        its channels then changes neither shapes nor fields (split attention's softmax
+        over radix groups)."""
+        return all(n == 1 for n in self.base.shape[1:])
+
 
 @dataclass(frozen=True)
 class _Param:
@@ -967,8 +974,20 @@ def _hardtanh(recorder: _Recorder, call: _Call, index: int) -> None:
 
 
 def _softmax(recorder: _Recorder, call: _Call, index: int) -> None:
-    x = recorder.value(call, call.args[0])
+    value = call.args[0]
     dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
+    # Across the groups of a regrouped tensor (selective kernels, split attention):
+    # channels mixed at each position, as convcalc's softmax over the channels.
+    if (
+        isinstance(value, _Pending)
+        and dim is not None
+        and (value.single or (value.groups > 0 and dim % (len(value.real) + 1) == 1))
+    ):
+        mixed = recorder.row(call, "softmax", {}, value.base, None)
+        real = tuple(call.result.shape[1:])
+        recorder.same(call.result, _Pending(mixed, real, value.groups, value.swapped))
+        return
+    x = recorder.value(call, value)
     if dim is None or dim % (len(x.shape) + 1) != 1:
         raise recorder.fail(
             call.module, call.name, "convcalc follows a softmax over the channels (dim=1)"
@@ -1069,7 +1088,7 @@ def _reshape(recorder: _Recorder, call: _Call, index: int) -> None:
         return
     if real == base.shape:
         recorder.same(call.result, base)
-    elif len(real) == 1 and len(base.shape) > 1:
+    elif len(real) == 1 and len(base.shape) > 1 and not isinstance(value, _Pending):
         recorder.row(call, "flatten", {}, base, call.result, op="flatten")
     else:
         recorder.same(call.result, _Pending(base, real))
@@ -1095,6 +1114,9 @@ def _permute(recorder: _Recorder, call: _Call, index: int) -> None:
         and order[:3] == [0, 2, 1]
     ):
         recorder.same(result, _Pending(value.base, tuple(result.shape[1:]), value.groups, True))
+        return
+    if isinstance(value, _Pending) and value.single:
+        recorder.same(result, _Pending(value.base, tuple(result.shape[1:])))
         return
     x = recorder.value(call, value)
     to_last = [0, *range(2, rank), 1]
@@ -1188,6 +1210,19 @@ def _arithmetic(recorder: _Recorder, call: _Call, index: int) -> None:
         raise recorder.fail(
             call.module, call.name, "convcalc follows the sum and the product of two tensors"
         )
+    if (
+        kind == "mul"
+        and len(graph) == 2
+        and all(isinstance(v, _Pending) and v.groups > 0 and not v.swapped for v in graph)
+        and len({v.groups for v in graph if isinstance(v, _Pending)}) == 1
+    ):
+        # Two regrouped tensors (the branches and their attention): their bases' product,
+        # regrouped alike.
+        bases = tuple(v.base for v in graph if isinstance(v, _Pending))
+        product = recorder.row(call, "mul", {}, bases, None, op="mul")
+        groups = graph[0].groups if isinstance(graph[0], _Pending) else 0
+        recorder.same(call.result, _Pending(product, tuple(call.result.shape[1:]), groups))
+        return
     if len(graph) == 2 and kind is not None:
         if kind == "mul":
             values = tuple(
@@ -1271,6 +1306,58 @@ def _mean(recorder: _Recorder, call: _Call, index: int) -> None:
         recorder.row(call, "flatten", {}, pooled, call.result, op="flatten")
 
 
+def _sum(recorder: _Recorder, call: _Call, index: int) -> None:
+    value = call.args[0]
+    dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim")
+    keep = call.args[2] if len(call.args) > 2 else call.kwargs.get("keepdim", False)
+    if not (
+        isinstance(value, _Pending)
+        and value.groups > 0
+        and not value.swapped
+        and dim in (1, -len(value.real))
+        and not keep
+    ):
+        raise recorder.fail(
+            call.module,
+            call.name,
+            "convcalc follows a sum over the groups of a tensor regrouped as (batch, groups, "
+            "channels, …): the sum of its channel slices",
+        )
+    base, groups = value.base, value.groups
+    width = base.shape[0] // groups
+    parts = tuple(
+        recorder.row(
+            call,
+            "channel_slice",
+            {"start": i * width, "end": (i + 1) * width},
+            base,
+            None,
+            op="slice",
+        )
+        for i in range(groups)
+    )
+    if groups == 1:
+        recorder.same(call.result, parts[0])
+    else:
+        recorder.row(call, "add", {}, parts, call.result, op="sum")
+
+
+def _stack(recorder: _Recorder, call: _Call, index: int) -> None:
+    tensors = call.args[0] if call.args else call.kwargs["tensors"]
+    dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)
+    parts = tuple(recorder.value(call, t, "every part") for t in tensors)
+    if dim != 1 or any(p.last or p.shape != parts[0].shape for p in parts):
+        raise recorder.fail(
+            call.module,
+            call.name,
+            "convcalc follows a stack of tensors of one shape as a new dimension 1 (the "
+            "branches of selective kernels)",
+        )
+    # Stacked as dimension 1, the channels of the concatenation, regrouped.
+    joined = recorder.row(call, "concat", {}, parts, None, op="stack")
+    recorder.same(call.result, _Pending(joined, tuple(call.result.shape[1:]), len(parts)))
+
+
 _TABLE: list[tuple[set[str], Handler]] = [
     ({f"{_F}conv{n}d" for n in (1, 2, 3)} | {f"{_F}conv_transpose{n}d" for n in (1, 2, 3)}, _conv),
     ({f"{_F}linear"}, _linear),
@@ -1292,4 +1379,6 @@ _TABLE: list[tuple[set[str], Handler]] = [
     (_CAT, _cat),
     (_ADD | _MUL | _SUB | _DIV, _arithmetic),
     (_MEAN, _mean),
+    ({"torch.sum", "torch.Tensor.sum"}, _sum),
+    ({"torch.stack"}, _stack),
 ]
