@@ -1023,14 +1023,23 @@ def test_convolutions_with_a_computed_weight(gain: bool, timm: bool) -> None:
 
 def test_dict_outputs_are_named_outputs() -> None:
     def heads(m: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """torchvision's segmentation models: the heads back to the input's size."""
         features = m.backbone(x)
-        return {"out": m.classifier(features), "aux": m.aux(features)}
+        out = F.interpolate(m.classifier(features), size=x.shape[-2:], mode="bilinear")
+        return {"out": out, "aux": m.aux(features)}
 
     net = Wrap(heads, backbone=nn.Conv2d(3, 8, 3, stride=2, padding=1),
                classifier=nn.Conv2d(8, 5, 1), aux=nn.Conv2d(8, 2, 1))  # fmt: skip
     result = checked(net, (3, 8, 8))
-    assert [(o.name, o.shape) for o in result.outputs] == [("out", (5, 4, 4)), ("aux", (2, 4, 4))]
-    assert result.output_shape == (5, 4, 4)
+    assert [(o.name, o.shape) for o in result.outputs] == [("out", (5, 8, 8)), ("aux", (2, 4, 4))]
+    assert result.output_shape == (5, 8, 8)
+    # By hand: 3·8·9 + 8, 8·5 + 5, 8·2 + 2; an output's row takes the key's name.
+    assert table(result) == [
+        ("backbone", "conv", (8, 4, 4), 224),
+        ("classifier", "conv", (5, 4, 4), 45),
+        ("out", "upsample", (5, 8, 8), 0),
+        ("aux", "conv", (2, 4, 4), 18),
+    ]
 
 
 def test_dead_branches_are_dropped_with_a_warning() -> None:
@@ -1163,6 +1172,32 @@ def test_interpolate_to_another_value_s_size_is_like_it() -> None:
         ("add", "add", (4, 9, 9), 0),
     ]
     assert layers_of(net, (3, 9, 9))[2] == {"upsample": {"name": "interpolate", "like": "lateral"}}
+
+
+@pytest.mark.parametrize(
+    ("net", "shape", "size"),
+    [
+        (ShuffleUnit("chunk"), (8, 5, 5), (1, 1)),
+        (CNBlock(8), (8, 15, 15), (7, 7)),
+        (DenseBlock(4, 2, 3), (4, 15, 15), (7, 7)),
+        (nn.Sequential(Conv2dSame(3, 8, 3, stride=2), Conv2dSame(8, 8, 3)), (3, 16, 16), (7, 7)),
+    ],
+)
+def test_fields_are_what_the_gradient_reaches(
+    net: nn.Module, shape: tuple[int, ...], size: tuple[int, int]
+) -> None:
+    """The field of the middle output unit, measured: the input positions with a nonzero
+    gradient (by hand: 1×1 convolutions; a 7×7; three 3×3; a 3×3 of stride 2, then a 3×3)."""
+    result = analyze(from_torch(net, shape))
+    x = torch.randn(1, *shape, dtype=torch.float64, requires_grad=True)
+    y = net.double().eval()(x)
+    middle = tuple(n // 2 for n in y.shape[2:])
+    y[(0, slice(None), *middle)].sum().backward()
+    assert x.grad is not None
+    reached = x.grad.abs().sum(dim=(0, 1)).nonzero()
+    measured = tuple(int(reached[:, a].max() - reached[:, a].min()) + 1 for a in range(2))
+    assert result.receptive_field is not None
+    assert result.receptive_field.size == measured == size
 
 
 # ---------------------------------------------------------------------------------------
