@@ -107,6 +107,7 @@ def test_malformed_graphs_are_refused_with_the_node(
 def graphs(draw: st.DrawFn) -> tuple[list[Node], list[str]]:
     """A random graph of relus and adds/concats/muls over earlier values."""
     values = ["x"]
+    plain = ["x"]  # the values of the input's shape: what add and mul read (no concat before)
     nodes = []
     for index in range(draw(st.integers(1, 12))):
         name = f"n{index}"
@@ -115,13 +116,12 @@ def graphs(draw: st.DrawFn) -> tuple[list[Node], list[str]]:
             reads: tuple[str, ...] = (draw(st.sampled_from(values)),)
         else:
             least = 1 if kind == "concat" else 2
-            # add and mul: same shapes, so values computed without a concat
-            choices = values if kind == "concat" else [v for v in values if not v.endswith("c")]
+            choices = values if kind == "concat" else plain
             reads = tuple(draw(st.lists(st.sampled_from(choices), min_size=least, max_size=3)))
-        if kind == "concat":
-            name += "c"
         nodes.append(Node(name, kind, reads, name))
         values.append(name)
+        if kind != "concat" and all(value in plain for value in reads):
+            plain.append(name)
     outputs = draw(st.lists(st.sampled_from(values[1:]), min_size=1, max_size=3, unique=True))
     return nodes, outputs
 
