@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -345,6 +346,8 @@ class _Recorder:
     stack: list[tuple[str, int]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     error: ConvcalcError | None = None
+    # An exception of the module's code, and the innermost module it left: its place.
+    failed: tuple[BaseException, str] | None = None
     count: int = 0
     shapes: dict[str, Shape] = field(default_factory=dict)  # each value's, in order
 
@@ -375,11 +378,13 @@ class _Recorder:
         except Exception as error:
             if self.error is not None:
                 raise self.located(self.error) from None
+            failed = self.failed
+            place = failed[1] if failed is not None and failed[0] is error else ""
             raise ConvcalcError(
                 f"running {type(self.root).__name__} on an input of shape "
                 f"{format_shape((1, *shape))} raised {type(error).__name__}: "
                 f"{_first_line(error)}",
-                Where("", self.label),
+                Where(place, self.label),
             ) from None
         finally:
             before.remove()
@@ -402,6 +407,15 @@ class _Recorder:
         self.stack.append((name, count))
 
     def leave(self, module: Any, args: Any, result: Any) -> None:
+        # Called by torch while the exception is handled, when the forward raised.
+        error = sys.exc_info()[1]
+        if (
+            self.stack
+            and error is not None
+            and (self.failed is None or self.failed[0] is not error)
+        ):
+            name = self.stack[-1][0]
+            self.failed = (error, f"{name} ({type(module).__name__})" if name else "")
         if self.stack:
             self.stack.pop()
 
@@ -1007,6 +1021,8 @@ def _interpolate(recorder: _Recorder, call: _Call, index: int) -> None:
     )
     args = dict(zip(names, call.args, strict=False)) | call.kwargs
     x = recorder.value(call, args["input"])
+    if args.get("antialias"):  # a wider kernel when it downsamples: another field
+        raise recorder.fail(call.module, call.name, "antialias=True has no convcalc equivalent")
     spec = MODULES["Upsample"]
     arguments = {n: d for n, d in spec.parameters} | {
         k: v for k, v in args.items() if k in spec.names()
