@@ -1277,11 +1277,12 @@ def _arithmetic(recorder: _Recorder, call: _Call, index: int) -> None:
     if isinstance(value, _Value) and value.last:
         real = (real[-1], *real[:-1])
     shape = value.real if isinstance(value, _Pending) else value.shape
-    if real != shape:
+    if real != shape or call.result.shape[0] != 1:
         raise recorder.fail(
             call.module,
             call.name,
-            f"broadcasts the input {format_shape(shape)} to {format_shape(real)} with a constant",
+            f"broadcasts the input {format_shape(shape)} with a constant to "
+            f"{format_shape(tuple(call.result.shape))} (batch first)",
         )
     # A number, or a constant tensor (buffers: torchvision's FrozenBatchNorm2d computes
     # x * scale + shift from them): shapes and fields stay, and no parameters.
