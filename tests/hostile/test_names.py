@@ -222,7 +222,7 @@ def test_errors_quoting_hostile_text_are_one_clean_line(hostile_file: Path, tmp_
         (["net", model, "--plot", str(tmp_path / f"{HOSTILE}.pdf")], "--plot", escaped),
         (["net", model, "--input", HOSTILE], "--input", f"got '{escaped}'"),
         (["net", model, "--format", HOSTILE], "Invalid value for '--format'", ""),
-        (["net", model, f"--bogus{HOSTILE}"], "No such option", ""),
+        (["net", model, f"--bogus{HOSTILE}"], "--bogus", ": no such option; convcalc net --help"),
         (["layer", HOSTILE, "--input", "3x8x8"], "KIND: unknown layer kind", escaped),
         (["layer", f"Conv2d(3, 8, kernel_size=(3, 3)){HOSTILE}", "--input", "3x8x8"], "KIND",
          ""),
