@@ -505,7 +505,8 @@ def net(
     if plot is not None:
         from convcalc.render.plot import write_plot
 
-        write_plot(analysis, plot, field_of, field_layer)
+        # On standard error, which stays free of the answer (JSON, CSV) on standard output.
+        _say(f"wrote {printable(plot)} ({write_plot(analysis, plot, field_of, field_layer)})")
     elif field_of is not None or field_layer is not None:
         option = "--field-of" if field_of is not None else "--layer"
         raise ConvcalcError("draws a picture: give --plot FILE too", Where(option))
@@ -899,12 +900,17 @@ def _output_failed(error: OSError) -> int:
 
 def _fail(message: str) -> int:
     """Print the one `error:` line (if standard error can take it); exit status 2."""
+    _say(f"error: {message}")
+    return 2
+
+
+def _say(line: str) -> None:
+    """One line on standard error, if it can take it."""
     try:
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"{line}\n")
         sys.stderr.flush()
     except (OSError, AttributeError):  # standard error closed (None) or full: nowhere to say it
         pass
-    return 2
 
 
 class _ClosedOutput(io.TextIOBase):

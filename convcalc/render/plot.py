@@ -12,6 +12,8 @@ only the largest field's formula.
 from __future__ import annotations
 
 import math
+import re
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -411,12 +413,28 @@ def _draw_unit(analysis: Analysis, picture: UnitField) -> Figure:
     return figure
 
 
+def _described(path: str, format: str) -> str:
+    """What was written, as the file itself says: "PNG, 1842×842 pixels" from the PNG's
+    header, "SVG, 742×404 pt" from the SVG's root element (the tight bounding box makes
+    the size the figure's only once it is written)."""
+    with open(path, "rb") as file:
+        head = file.read(1024)
+    if format == "png":
+        width, height = struct.unpack(">II", head[16:24])  # IHDR, after the signature
+        return f"PNG, {width}×{height} pixels"
+    found = re.search(rb'<svg[^>]* width="([0-9.]+)pt" height="([0-9.]+)pt"', head)
+    if found is None:  # not as matplotlib writes it: say no size rather than a wrong one
+        return "SVG"
+    return f"SVG, {float(found[1]):.0f}×{float(found[2]):.0f} pt"
+
+
 def write_plot(
     analysis: Analysis, path: str, field_of: str | None = None, layer: str | None = None
-) -> None:
+) -> str:
     """Draw to `path` (.svg or .png): the field and feature-map growth, or with
     `field_of` ("y,x") the field of that output unit of `layer` (default: the last row
-    with a field)."""
+    with a field). Returns what was written: its format and size ("PNG, 1842×842
+    pixels")."""
     format = _check_path(path)
     if len(analysis.input_shape) < 2:
         raise ConvcalcError(
@@ -432,3 +450,4 @@ def write_plot(
     with _matplotlib():
         figure = _draw_growth(analysis) if picture is None else _draw_unit(analysis, picture)
         _save(figure, path, format)
+    return _described(path, format)

@@ -45,10 +45,16 @@ def assert_clean(text: str, what: str = "output") -> None:
 
 
 def assert_clean_run(result: Result, *files: Path) -> None:
-    """Success, nothing on standard error, and no unsafe character in standard output
-    or in the files written."""
-    assert (result.code, result.stderr) == (0, ""), result.stderr[-2000:]
+    """Success, nothing on standard error but the line of each picture written (`wrote
+    FILE (SVG, …)`), and no unsafe character in standard output, standard error or the
+    files written."""
+    pictures = [file for file in files if file.suffix in (".svg", ".png")]
+    said = result.stderr.splitlines()
+    assert result.code == 0, result.stderr[-2000:]
+    assert len(said) == len(pictures), result.stderr[-2000:]
+    assert all(line.startswith("wrote ") for line in said), result.stderr[-2000:]
     assert_clean(result.stdout)
+    assert_clean(result.stderr, "standard error")
     for file in files:
         assert_clean(file.read_bytes().decode("utf-8"), str(file))
 

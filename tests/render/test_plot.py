@@ -7,6 +7,7 @@ files are parsed back (SVG as XML, PNG by its header) and their shapes measured.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
@@ -396,6 +397,21 @@ def test_field_of_png_and_other_dimensions(cli, tmp_path: Path) -> None:  # type
 
 
 @pytest.mark.usefixtures("matplotlib")
+def test_each_picture_says_what_it_wrote_on_standard_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    png, svg = tmp_path / "f.png", tmp_path / "f.svg"
+    result = cli("net", "-", "--plot", str(png), "--json", stdin=CLASSIFIER)
+    assert result.code == 0 and result.stdout.startswith("{")  # the JSON, alone
+    json.loads(result.stdout)
+    width, height = _png_size(png)
+    assert result.stderr == f"wrote {png} (PNG, {width}×{height} pixels)\n"
+    result = cli("net", "-", "--plot", str(svg), "--field-of", "0,0", stdin=CLASSIFIER)
+    root = _svg(svg)
+    size = [round(float(root.attrib[side].removesuffix("pt"))) for side in ("width", "height")]
+    assert result.stderr == f"wrote {svg} (SVG, {size[0]}×{size[1]} pt)\n"
+    assert "wrote" not in result.stdout
+
+
+@pytest.mark.usefixtures("matplotlib")
 def test_an_unwritable_file_is_an_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("net", "-", "--plot", str(tmp_path / "missing" / "f.svg"), stdin=THREE)
     assert result.code == 2
@@ -438,12 +454,14 @@ def test_matplotlib_says_nothing_and_draws_names_as_written(tmp_path: Path, pict
     quiet = {"MPLCONFIGDIR": str(model / "not-a-folder")}
     for args in ([], ["--field-of", "0,0", "--layer", "日本語"]):
         result = run_convcalc(["net", str(model), "--plot", str(path), *args], env=quiet)
-        assert (result.code, result.stderr) == (0, ""), result.stderr
+        assert result.code == 0, result.stderr
+        assert re.fullmatch(f"wrote {re.escape(str(path))} \\([A-Z]+, [^)]*\\)\n", result.stderr)
     if picture.endswith(".svg"):
         text = "".join(_svg(path).itertext())
         assert "[bold]odd[/] $x$" in text and "日本語" in text
         growth = tmp_path / "growth.svg"
-        assert run_convcalc(["net", str(model), "--plot", str(growth)], env=quiet).stderr == ""
+        said = run_convcalc(["net", str(model), "--plot", str(growth)], env=quiet).stderr
+        assert said.startswith(f"wrote {growth} (SVG, ") and said.count("\n") == 1
         assert "$\\undefinedmacro$" in "".join(_svg(growth).itertext())
 
 
