@@ -106,7 +106,7 @@ def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | N
         f"Params {format_count(totals.params)} (trainable {format_count(totals.trainable_params)}, "
         f"{format_bytes(totals.param_bytes)}) · MACs {format_si(totals.macs)} · "
         f"FLOPs {format_si(totals.flops)} · activations {format_bytes(totals.activation_bytes)} "
-        f"(batch {totals.batch}, float32)",
+        f"(every layer's output, batch {totals.batch}, float32)",
         soft_wrap=True,
     )
     console.print(_field_line(analysis.receptive_field, analysis.global_context), soft_wrap=True)
