@@ -3,10 +3,10 @@
 People write the names they know from elsewhere: PyTorch's module and function names
 (`Conv2d`, `nn.BatchNorm2d`, `max_pool2d`), Keras's (`Dense`, `filters`), or a model's
 name with other punctuation (`ResNet-50`). Names are compared in one spelling: lower
-case, without `_`, `-` or a module prefix (`nn.`), and without the 1d/2d/3d that tells a
-PyTorch module's dimensions (convcalc's layers take any). Then, in this order: the same
-name; another framework's word for it; a name that begins with the other (`resnet5`,
-`conv2d_layer`); the closest in spelling (difflib).
+case, without `_`, `-` or PyTorch's module prefix (`nn.`, `F.`), and without the
+1d/2d/3d that tells a PyTorch module's dimensions (convcalc's layers take any). Then, in
+this order: the same name; another framework's word for it; a name that begins with the
+other (`resnet5`, `conv2d_layer`); the closest in spelling (difflib).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ _MOST = 5
 #: A name must be this long to be taken as the start of another.
 _SHORTEST_PREFIX = 3
 
-_PREFIX = re.compile(r"^(?:[A-Za-z_]\w*\.)+")  # nn., torch.nn., F., layers.
+_PREFIX = re.compile(r"^(?:torch\.)?(?:nn\.functional\.|nn\.|F\.)")  # PyTorch's modules
 # 2d after a word of three letters at least (conv2d, not r3d), at its end or before
 # "transpose" (Keras's Conv2DTranspose).
 _DIMENSIONS = re.compile(r"(?<=[a-z]{3})[123]d(?=$|[^a-z0-9]|transpose)")
