@@ -23,7 +23,6 @@ from convcalc.model.layers import parameters as layer_parameters
 from convcalc.model.network import INPUT, INPUT_NAME, Merge, Model, Node, Place
 from convcalc.model.params import MAX_INT, accepts, describe, positive_int, schema_of
 from convcalc.source import MAX_DEPTH, Document, PathKey, name_hint
-from convcalc.suggest import suggest
 from convcalc.text import quote
 
 __all__ = [
@@ -110,6 +109,8 @@ def build_model(document: Document) -> Model:
         )
     for key in data:
         if key not in _MODEL_KEYS and not key.startswith("x-"):
+            from convcalc.suggest import suggest  # only on the way to an error
+
             # Not after a guess, nor for a look-alike of a key (a Greek ο, a Cyrillic е).
             guessed = not key.isascii() or suggest(key, _MODEL_KEYS)
             own = "" if guessed else " (and x-… for your own use)"
