@@ -665,3 +665,14 @@ def test_a_1d_field_is_shown_around_the_field() -> None:
         audio = analyze_yaml((ROOT / "examples/audio_dilated_1d.yaml").read_text(), (1, 40))
         figure, _ = _figure_of(audio, "30")
         assert "shown around" not in figure.axes[0].get_xlabel()
+
+
+def test_layer_takes_a_block_for_its_output() -> None:
+    """torchvision's BasicBlock ends in a ReLU after the addition: layer3.0's output is
+    layer3.0.relu_1, at 1/16 of the input (14×14 at 224)."""
+    from convcalc.analysis.analyze import analyze
+    from convcalc.api import load
+
+    picture = unit_field(analyze(load("resnet18")), "0,0", "layer3.0")
+    assert picture.row.qualified_name == "layer3.0.relu_1"
+    assert picture.row.output_shape == (256, 14, 14)
