@@ -16,11 +16,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from convcalc.errors import ConvcalcError, Where
 from convcalc.text import printable, quote, shorten
 
 if TYPE_CHECKING:
+    from typer._click.exceptions import NoSuchOption
+
     from convcalc.model.network import Model
 
 __all__ = ["app", "main"]
@@ -31,6 +34,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+class _WordArgument(TyperArgument):
+    """An argument shown by its metavar alone: `convcalc net [OPTIONS] MODEL`, and
+    `MODEL  A model file…` (Typer shows `{model}` and `model <str>`)."""
+
+    def _usage_display_name(self) -> str:
+        return self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+
+    def display_type_rich(self, ctx: object) -> str | None:
+        return None
+
+
+class _Command(TyperCommand):
+    """A command whose arguments read as words in --help (`_WordArgument`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                param.__class__ = _WordArgument
 
 
 def _print_version(value: bool) -> None:
@@ -64,6 +88,13 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+class TableOrJson(StrEnum):
+    """The forms of the commands whose answer is no list of layers."""
+
+    table = "table"
+    json = "json"
+
+
 def _whole_number(text: str, flag: str, minimum: int) -> int:
     """A whole number given to `flag`, in plain ASCII decimal, of at least `minimum`."""
     try:
@@ -78,33 +109,45 @@ def _whole_number(text: str, flag: str, minimum: int) -> int:
 
 
 def _whole_number_option(minimum: int, help: str, *names: str) -> Any:
-    """A Typer option for a whole number of at least `minimum`. Typer's own int reads
-    "+3", " 3" and "1_0"; so it hands over the text (`parser=str`) for `_whole_number` to
-    read. (`min` only shows the bound in --help: with a parser, Typer checks nothing.)"""
+    """A Typer option for a whole number of at least `minimum` (which `help` says).
+    Typer's own int reads "+3", " 3" and "1_0"; so it hands over the text (`parser=str`)
+    for `_whole_number` to read."""
 
     def check(param: typer.CallbackParam, value: str | None) -> int | None:
         return None if value is None else _whole_number(value, param.opts[0], minimum)
 
-    return typer.Option(*names, min=minimum, parser=str, callback=check, help=help)
+    return typer.Option(*names, metavar="N", parser=str, callback=check, help=help)
 
 
-InputOption = Annotated[
-    str | None, typer.Option("--input", help="Input shape, channels first: 3x224x224.")
-]
+def _text_option(metavar: str, help: str, *names: str) -> Any:
+    """A Typer option that takes text (a shape, a size per axis, a name) shown as
+    `metavar` in --help (Typer's own would be <str>)."""
+    return typer.Option(*names, metavar=metavar, help=help)
+
+
+SHAPE_HELP = "Input shape, channels first, without the batch: 3x224x224 (or 1x16000, 3x16x112x112)."
+InputOption = Annotated[str | None, _text_option("SHAPE", SHAPE_HELP, "--input")]
 # No default, so that --json can tell a --format given from one not given.
 FormatOption = Annotated[
-    Format | None, typer.Option("--format", help="Output form.", show_default="table")
+    Format | None,
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        help="Output form: table (default), json, csv or markdown. JSON, CSV and Markdown "
+        "have every layer.",
+    ),
 ]
 TableOrJsonOption = Annotated[
-    Format | None,
-    typer.Option("--format", help="Output form: table or json.", show_default="table"),
+    TableOrJson | None,
+    typer.Option("--format", metavar="FORMAT", help="Output form: table (default) or json."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Short for --format json.")]
 ExplainOption = Annotated[
     bool, typer.Option("--explain", help="Show each layer's arithmetic with its numbers.")
 ]
 BatchOption = Annotated[
-    int, _whole_number_option(1, "Batch size; scales only the memory figures.", "--batch")
+    int,
+    _whole_number_option(1, "Batch size, at least 1; scales only the memory figures.", "--batch"),
 ]
 TraceTimeoutOption = Annotated[
     float | None,
@@ -193,13 +236,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _format(format: Format | None, json: bool) -> Format:
+def _format(format: StrEnum | None, json: bool) -> Format:
     """The output form: --json is --format json, and contradicts any other --format."""
     if json and format not in (None, Format.json):
         raise ConvcalcError(
             f"--json asks for json, --format for {format}; give one of them", Where("--format")
         )
-    return Format.json if json else format or Format.table
+    return Format.json if json else Format(format or Format.table)
 
 
 def _check_input(shape: tuple[int, ...] | None, model: "Model") -> None:
@@ -239,52 +282,85 @@ def _seconds(trace_timeout: float | None) -> float | None:
     return trace_timeout
 
 
-@app.command()
+@app.command(cls=_Command)
 def layer(
     kind: Annotated[
         str,
         typer.Argument(
-            help="The layer kind: conv, conv_transpose, max_pool, …; or a PyTorch module as "
-            'print(model) shows it: "Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2))".'
+            metavar="KIND",
+            help="The layer kind: conv, conv_transpose, max_pool, avg_pool, linear, relu, … "
+            "(a misspelt one gets a suggestion); or a PyTorch module as print(model) shows "
+            'it: "Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2))".',
+            show_default=False,
         ),
     ],
-    input: Annotated[str, typer.Option("--input", help="Input shape, channels first: 3x224x224.")],
-    out_channels: Annotated[str | None, typer.Option(help="Output channels (conv).")] = None,
-    kernel_size: Annotated[
-        str | None, typer.Option(help="Kernel size: 3, or 3x5 per axis.")
+    input: Annotated[str, _text_option("SHAPE", SHAPE_HELP, "--input")],
+    out_channels: Annotated[
+        str | None, _text_option("N", "Output channels (conv, conv_transpose).")
     ] = None,
-    stride: Annotated[str | None, typer.Option(help="Stride: 2, or 2x1 per axis.")] = None,
+    kernel_size: Annotated[
+        str | None, _text_option("SIZE", "Kernel size: 3, or 3x5 per axis (convs, pools).")
+    ] = None,
+    stride: Annotated[
+        str | None, _text_option("STRIDE", "Stride: 2, or 2x1 per axis (convs, pools).")
+    ] = None,
     padding: Annotated[
         str | None,
-        typer.Option(
-            help="Padding: 1, 1x2 per axis, 0,1x0,1 (before,after per axis), same, valid."
+        _text_option(
+            "PADDING",
+            "Padding: 1, 1x2 per axis, 0,1x0,1 (before,after per axis), same or valid "
+            "(convs, pools, pad).",
         ),
     ] = None,
-    dilation: Annotated[str | None, typer.Option(help="Dilation: 2, or 2x1 per axis.")] = None,
-    groups: Annotated[str | None, typer.Option(help="Groups (conv).")] = None,
+    dilation: Annotated[
+        str | None, _text_option("DILATION", "Dilation: 2, or 2x1 per axis (convs, max_pool).")
+    ] = None,
+    groups: Annotated[
+        str | None, _text_option("N", "Groups of channels (convs, channel_shuffle).")
+    ] = None,
     bias: Annotated[
-        bool | None, typer.Option("--bias/--no-bias", help="With or without bias.")
+        bool | None,
+        typer.Option("--bias/--no-bias", help="With or without a bias (default: with)."),
     ] = None,
     output_padding: Annotated[
-        str | None, typer.Option(help="Output padding (conv_transpose).")
+        str | None,
+        _text_option("PADDING", "Output padding: 1, or 1x0 per axis (conv_transpose)."),
     ] = None,
     ceil_mode: Annotated[
         bool | None, typer.Option("--ceil-mode", help="Round the output size up (pools).")
     ] = None,
-    output_size: Annotated[str | None, typer.Option(help="Output size (adaptive pools).")] = None,
-    scale_factor: Annotated[str | None, typer.Option(help="Scale factor (upsample).")] = None,
-    size: Annotated[str | None, typer.Option(help="Output size (upsample).")] = None,
-    mode: Annotated[str | None, typer.Option(help="Interpolation mode (upsample).")] = None,
-    align_corners: Annotated[
-        bool | None, typer.Option("--align-corners", help="(upsample)")
+    output_size: Annotated[
+        str | None, _text_option("SIZE", "Output size: 1, or 7x7 per axis (adaptive pools).")
     ] = None,
-    out_features: Annotated[str | None, typer.Option(help="Output features (linear).")] = None,
-    num_groups: Annotated[str | None, typer.Option(help="Groups (group_norm).")] = None,
+    scale_factor: Annotated[
+        str | None, _text_option("FACTOR", "Scale factor: 2, or 2x1 per axis (upsample).")
+    ] = None,
+    size: Annotated[
+        str | None, _text_option("SIZE", "Output size instead of a scale factor (upsample).")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        _text_option(
+            "MODE",
+            "Interpolation mode: nearest, nearest-exact, linear, bilinear, bicubic, trilinear "
+            "(upsample); constant, reflect, replicate, circular (pad).",
+        ),
+    ] = None,
+    align_corners: Annotated[
+        bool | None,
+        typer.Option("--align-corners", help="Align the corner pixels (upsample, linear modes)."),
+    ] = None,
+    out_features: Annotated[str | None, _text_option("N", "Output features (linear).")] = None,
+    num_groups: Annotated[
+        str | None, _text_option("N", "Groups the channels are normalised in (group_norm).")
+    ] = None,
     in_channels: Annotated[
-        str | None, typer.Option(help="Input channels; must match the input.")
+        str | None,
+        _text_option("N", "Input channels; only checked against the input (convs)."),
     ] = None,
     in_features: Annotated[
-        str | None, typer.Option(help="Input features; must match the input.")
+        str | None,
+        _text_option("N", "Input features; only checked against the input (linear)."),
     ] = None,
     batch: BatchOption = 1,
     format: TableOrJsonOption = None,
@@ -309,12 +385,14 @@ def layer(
 
         if not looks_printed(kind):
             from convcalc.source import name_hint
+            from convcalc.suggest import suggest
 
             module = (
                 "; or a PyTorch module as print(model) shows it, such as "
                 "Conv2d(3, 64, kernel_size=(3, 3))"
-                if kind.isascii()
-                else ""  # a look-alike of a kind (with a Greek ο, a Cyrillic е)
+                # Not after a guess, nor for a look-alike of a kind (a Greek ο, a Cyrillic е).
+                if kind.isascii() and not suggest(kind, KINDS)
+                else ""
             )
             raise ConvcalcError(
                 f"unknown layer kind {quote(kind)}{name_hint(kind, KINDS)}{module}", Where("KIND")
@@ -347,21 +425,22 @@ def layer(
         from convcalc.render.data import to_layer_json
 
         print(to_layer_json(analysis, explain))
-    elif _format(format, json) is Format.table:
+    else:
         from convcalc.render.table import print_layer
 
         print_layer(analysis, explain)
-    else:
-        raise ConvcalcError("convcalc layer prints a table or json", Where("--format"))
 
 
-@app.command()
+@app.command(cls=_Command)
 def net(
     model: Annotated[
         str,
         typer.Argument(
+            metavar="MODEL",
             help="A model file (YAML or JSON), an ONNX file (.onnx), - for standard input, "
-            "a bundled model, or package.module:attribute (a PyTorch module, traced at --input)."
+            "a bundled model (convcalc models lists them), or package.module:attribute (a "
+            "PyTorch module, traced at --input).",
+            show_default=False,
         ),
     ],
     input: InputOption = None,
@@ -370,23 +449,37 @@ def net(
     json: JsonOption = False,
     explain: ExplainOption = False,
     chart: Annotated[
-        bool, typer.Option("--chart", help="Instead of the table: a bar chart of the field.")
+        bool,
+        typer.Option(
+            "--chart", help="Instead of the table: a bar chart of the receptive field per layer."
+        ),
     ] = False,
     plot: Annotated[
         str | None,
-        typer.Option(
+        _text_option(
+            "FILE",
+            "Also draw the receptive field and feature-map size per layer to FILE (.svg or "
+            ".png; needs convcalc[plot]); says on standard error what it wrote.",
             "--plot",
-            help="Also draw the field and feature-map size per layer to FILE (.svg or .png; "
-            "needs convcalc[plot]).",
         ),
     ] = None,
     field_of: Annotated[
         str | None,
-        typer.Option("--field-of", help="With --plot: draw what output unit y,x sees instead."),
+        _text_option(
+            "UNIT",
+            "With --plot: draw instead the input positions that output unit UNIT sees, one "
+            "index per spatial axis (y,x for 2-D).",
+            "--field-of",
+        ),
     ] = None,
     field_layer: Annotated[
         str | None,
-        typer.Option("--layer", help="With --field-of: the layer (name or path); default last."),
+        _text_option(
+            "NAME",
+            "With --field-of: the layer, by the name the table shows (or its path); default: "
+            "the last layer with a field.",
+            "--layer",
+        ),
     ] = None,
     trace_timeout: TraceTimeoutOption = None,
 ) -> None:
@@ -412,7 +505,8 @@ def net(
     if plot is not None:
         from convcalc.render.plot import write_plot
 
-        write_plot(analysis, plot, field_of, field_layer)
+        # On standard error, which stays free of the answer (JSON, CSV) on standard output.
+        _say(f"wrote {printable(plot)} ({write_plot(analysis, plot, field_of, field_layer)})")
     elif field_of is not None or field_layer is not None:
         option = "--field-of" if field_of is not None else "--layer"
         raise ConvcalcError("draws a picture: give --plot FILE too", Where(option))
@@ -435,32 +529,57 @@ def net(
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-@app.command()
+@app.command(cls=_Command)
 def solve(
     input: Annotated[
-        int | None, _whole_number_option(1, "Input size on one axis.", "--input")
+        int | None, _whole_number_option(1, "Input size on one axis (with --output).", "--input")
     ] = None,
     output: Annotated[
-        int | None, _whole_number_option(1, "Wanted output size.", "--output")
+        int | None, _whole_number_option(1, "Wanted output size on that axis.", "--output")
     ] = None,
     transpose: Annotated[
-        bool, typer.Option("--transpose", help="Solve for conv_transpose.")
+        bool,
+        typer.Option("--transpose", help="Solve for conv_transpose (upsampling) instead of conv."),
     ] = False,
     kernel_size: Annotated[
-        int | None, _whole_number_option(1, "Hold the kernel size fixed.")
+        int | None,
+        _whole_number_option(
+            1, "Hold the kernel size at N; with --field, every layer's (default: 3)."
+        ),
     ] = None,
-    stride: Annotated[int | None, _whole_number_option(1, "Hold the stride fixed.")] = None,
-    dilation: Annotated[int | None, _whole_number_option(1, "Hold the dilation fixed.")] = None,
-    max_kernel: Annotated[int, _whole_number_option(1, "Largest kernel to try.")] = 11,
+    stride: Annotated[
+        int | None,
+        _whole_number_option(1, "Hold the stride at N; with --field, every layer's (default: 1)."),
+    ] = None,
+    dilation: Annotated[
+        int | None,
+        _whole_number_option(
+            1, "Hold the dilation at N; with --field, the first layer's (default: 1)."
+        ),
+    ] = None,
+    max_kernel: Annotated[int, _whole_number_option(1, "Largest kernel size to try.")] = 11,
     max_stride: Annotated[int, _whole_number_option(1, "Largest stride to try.")] = 4,
     max_dilation: Annotated[int, _whole_number_option(1, "Largest dilation to try.")] = 4,
     field: Annotated[
-        int | None, _whole_number_option(1, "Instead: layers needed to reach this field.")
+        int | None,
+        _whole_number_option(
+            1, "Instead: how many layers of one pattern reach a receptive field of N."
+        ),
     ] = None,
     dilation_growth: Annotated[
-        int, _whole_number_option(1, "With --field: dilation multiplies by this per layer.")
+        int,
+        _whole_number_option(
+            1, "With --field: each layer's dilation is the one before's times N (2: 1, 2, 4, …)."
+        ),
     ] = 1,
-    limit: Annotated[int, _whole_number_option(0, "Rows in the table (0: all).")] = 20,
+    limit: Annotated[
+        int,
+        _whole_number_option(
+            0,
+            "Rows the table shows: the best settings, or with --field the first and last "
+            "layers; 0 shows all. JSON always has every row.",
+        ),
+    ] = 20,
     format: TableOrJsonOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -474,8 +593,6 @@ def solve(
     from convcalc.render import data, table
 
     chosen = _format(format, json)
-    if chosen not in (Format.json, Format.table):
-        raise ConvcalcError("convcalc solve prints a table or json", Where("--format"))
     if field is not None:
         if input is not None or output is not None or transpose:
             raise ConvcalcError(
@@ -491,7 +608,7 @@ def solve(
         if chosen is Format.json:
             print(data.to_field_plan_json(plan))
         else:
-            table.print_field_plan(plan)
+            table.print_field_plan(plan, limit)
         return
     if input is None or output is None:
         raise ConvcalcError(
@@ -540,24 +657,37 @@ def parse_range(text: str) -> range:
     return range(low, high + 1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def sizes(
     model: Annotated[
-        str, typer.Argument(help="A model file, - for standard input, or a bundled model.")
+        str,
+        typer.Argument(
+            metavar="MODEL",
+            help="A model file (YAML, JSON or .onnx), - for standard input, a bundled model, "
+            "or package.module:attribute (a PyTorch module, traced at --input).",
+            show_default=False,
+        ),
     ],
     range_: Annotated[
         str | None,
-        typer.Option(
+        _text_option(
+            "LO..HI",
+            "Input sizes to try, such as 200..260 (every spatial axis that size). With "
+            "neither --range nor --min: --min, and the model's own size ± 32.",
             "--range",
-            help="Input sizes to try, LO..HI (every spatial axis that size). With neither "
-            "--range nor --min: --min, and the model's own size ± 32.",
         ),
     ] = None,
     smallest: Annotated[
         bool, typer.Option("--min", help="Find the smallest valid input size.")
     ] = False,
     input: Annotated[
-        str | None, typer.Option("--input", help="A shape whose channels and axes to use (3x1x1).")
+        str | None,
+        _text_option(
+            "SHAPE",
+            "Channels and spatial axes to try the sizes with, as a shape (3x1x1); default: "
+            "the model's own input.",
+            "--input",
+        ),
     ] = None,
     format: TableOrJsonOption = None,
     json: JsonOption = False,
@@ -575,8 +705,6 @@ def sizes(
     from convcalc.render import data, table
 
     chosen = _format(format, json)
-    if chosen not in (Format.json, Format.table):
-        raise ConvcalcError("convcalc sizes prints a table or json", Where("--format"))
     given = parse_shape(input) if input else None
     loaded = open_model(model, given)
     _check_input(given, loaded)
@@ -606,7 +734,7 @@ def sizes(
         table.print_sizes(report)
 
 
-@app.command()
+@app.command(cls=_Command)
 def models(
     format: TableOrJsonOption = None,
     json: JsonOption = False,
@@ -625,15 +753,13 @@ def models(
         from convcalc.render.data import to_models_json
 
         print(to_models_json(analyses))
-    elif chosen is Format.table:
+    else:
         from convcalc.render.table import print_models
 
         print_models(analyses)
-    else:
-        raise ConvcalcError("convcalc models prints a table or json", Where("--format"))
 
 
-@app.command()
+@app.command(cls=_Command)
 def schema() -> None:
     """The JSON Schema (draft 2020-12) of model files, for editors to check and complete them.
 
@@ -645,19 +771,21 @@ def schema() -> None:
     print(to_schema_json())
 
 
-@app.command()
+@app.command(cls=_Command)
 def export(
     model: Annotated[
         str,
         typer.Argument(
+            metavar="MODEL",
             help="A model file, an ONNX file (.onnx), - for standard input, a bundled model, "
-            "or package.module:attribute (a PyTorch module)."
+            "or package.module:attribute (a PyTorch module).",
+            show_default=False,
         ),
     ],
     input: InputOption = None,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+        _text_option("FILE", "Write to this file instead of standard output.", "--output", "-o"),
     ] = None,
     trace_timeout: TraceTimeoutOption = None,
 ) -> None:
@@ -709,6 +837,7 @@ def main() -> None:
     tool, killed by the signal (`convcalc.__main__`, the program, sees to that); what
     else can go wrong with the standard streams (closed, a full disk, an encoding
     without ×) ends in an answer or an `error:` line too, never a traceback."""
+    from typer._click.exceptions import NoSuchOption
     from typer.exceptions import TyperException
 
     # A run builds no reference cycles worth collecting and then exits; the cyclic
@@ -729,6 +858,8 @@ def main() -> None:
         status = _fail(str(error))
     except (typer.Exit, typer.Abort) as stop:
         status = getattr(stop, "exit_code", 2)
+    except NoSuchOption as error:
+        status = _fail(_no_such_option(error))
     except TyperException as error:
         # Click quotes the bad value as it was typed: escape it, keep to one line, and
         # cut a long one short (its own messages take at most 100 characters).
@@ -744,6 +875,21 @@ def main() -> None:
     sys.exit(status)
 
 
+def _no_such_option(error: "NoSuchOption") -> str:
+    """An unknown option, and the command's options it was likely meant as: --inptu,
+    --kernel, --kernel_size, --filters (Keras) each find theirs. (Click's own guess
+    lists whatever is a little alike: --plot for --inptu.)"""
+    from convcalc.suggest import did_you_mean, suggest
+
+    typed, context = error.option_name, error.ctx
+    params = context.command.params if context is not None else []
+    flags = [flag for param in params for flag in (*param.opts, *param.secondary_opts)]
+    meant = suggest(typed, [flag for flag in flags if flag.startswith("--")])
+    path = context.command_path if context is not None else "convcalc"
+    hint = did_you_mean(meant, quoted=False) if meant else f"{path} --help lists the options"
+    return f"{printable(shorten(typed))}: no such option; {hint}"
+
+
 def _output_failed(error: OSError) -> int:
     """Standard output cannot be written: say so, and let what is still buffered go to
     /dev/null, or Python would try again at exit and print a warning of its own."""
@@ -754,12 +900,17 @@ def _output_failed(error: OSError) -> int:
 
 def _fail(message: str) -> int:
     """Print the one `error:` line (if standard error can take it); exit status 2."""
+    _say(f"error: {message}")
+    return 2
+
+
+def _say(line: str) -> None:
+    """One line on standard error, if it can take it."""
     try:
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"{line}\n")
         sys.stderr.flush()
     except (OSError, AttributeError):  # standard error closed (None) or full: nowhere to say it
         pass
-    return 2
 
 
 class _ClosedOutput(io.TextIOBase):

@@ -109,7 +109,11 @@ def build_model(document: Document) -> Model:
         )
     for key in data:
         if key not in _MODEL_KEYS and not key.startswith("x-"):
-            own = " (and x-… for your own use)" if key.isascii() else ""  # not after a guess
+            from convcalc.suggest import suggest  # only on the way to an error
+
+            # Not after a guess, nor for a look-alike of a key (a Greek ο, a Cyrillic е).
+            guessed = not key.isascii() or suggest(key, _MODEL_KEYS)
+            own = "" if guessed else " (and x-… for your own use)"
             raise ConvcalcError(
                 f"unknown key {quote(key)}{name_hint(key, _MODEL_KEYS)}{own}",
                 document.where((key,)),
@@ -429,8 +433,8 @@ class _Builder:
 
     def argument(self, name: str, path: PathKey, context: _Context) -> _Argument:
         if context.arguments is None or name not in context.arguments:
-            known = _known(context.arguments) if context.arguments else "none here"
-            raise ConvcalcError(f"no argument {quote(name)}; arguments: {known}", self.where(path))
+            hint = name_hint(name, context.arguments) if context.arguments else "; none here"
+            raise ConvcalcError(f"no argument {quote(name)}{hint}", self.where(path))
         return context.arguments[name]
 
     def expression(self, text: str, path: PathKey, context: _Context) -> int:
@@ -717,9 +721,9 @@ class _Builder:
             )
         for key in given:
             if key not in definition.args and key not in ("name", "from"):
-                known = _known((*definition.args, "name", "from"))
+                hint = name_hint(key, (*definition.args, "name", "from"))
                 raise ConvcalcError(
-                    f"unknown argument {quote(key)} for {definition.name}; known: {known}",
+                    f"unknown argument {quote(key)} for {definition.name}{hint}",
                     self.where((*value_path, key)),
                 )
         missing = [a for a, d in definition.args.items() if d is ... and a not in given]

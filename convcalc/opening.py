@@ -8,6 +8,7 @@ the importers use the loader's checks, and nothing below imports this.
 from __future__ import annotations
 
 import os
+import re
 
 from convcalc.errors import ConvcalcError
 from convcalc.loader import build_model
@@ -48,17 +49,25 @@ def open_document(
 
             if REFERENCE.fullmatch(source):  # package.module:attribute, a PyTorch module
                 return Document(read_reference(source, input_shape, trace_timeout), source)
-        from convcalc.zoo import model_names, model_path
+        from convcalc.zoo import model_path
 
         bundled = model_path(source)
         if bundled is None:
-            raise ConvcalcError(
-                f"{shorten(source)}: no such file or bundled model "
-                f"(bundled: {', '.join(model_names())})"
-            )
+            raise ConvcalcError(f"{shorten(source)}: no such file or bundled model{_hint(source)}")
         source, label = str(bundled), bundled.name
     file, text = read(source)
     return parse(text, label or file)
+
+
+def _hint(source: str) -> str:
+    """The bundled models a missing name was likely meant as (not for a path: a file
+    name is no misspelt model), or else all of them."""
+    from convcalc.suggest import did_you_mean, suggest
+    from convcalc.zoo import model_names
+
+    names = model_names()
+    meant = [] if re.search(r"[/\\.]", source) else suggest(source, names)
+    return f"; {did_you_mean(meant)}" if meant else f" (bundled: {', '.join(names)})"
 
 
 def _nothing_at(path: str) -> bool:

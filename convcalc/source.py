@@ -148,29 +148,33 @@ def read(source: str) -> tuple[str, str]:
 
 
 def name_hint(name: str, known: Iterable[str]) -> str:
-    """What follows `unknown layer kind 'cοnv'` in a message: the known names; or, for a
-    name with a character beyond ASCII (a Greek ο that looks like an o), which character
-    it is, and the known name it looks like if there is one."""
+    """What follows `unknown layer kind 'conv2d'` in a message: the names it was likely
+    meant as (`suggest`), or else the known names. For a name with a character beyond
+    ASCII (a Greek ο that looks like an o), first which character it is, and the known
+    name it looks like if there is one."""
+    from convcalc.suggest import did_you_mean, suggest
+
     known = sorted(known)
     odd = next((char for char in name if not char.isascii()), None)
-    if odd is None:
-        return f"; known: {', '.join(known) or 'none'}"
-    what = "letter" if odd.isalpha() else "character"
-    note = f" (it contains the non-ASCII {what} {odd!r} U+{ord(odd):04X})"
-    # The same name but for its non-ASCII characters, or else the nearest in spelling.
-    alike = [
-        other
-        for other in known
-        if len(other) == len(name)
-        and all(
-            mine == theirs or not mine.isascii() for mine, theirs in zip(name, other, strict=True)
-        )
-    ]
-    if not alike:
-        import difflib
-
-        alike = difflib.get_close_matches(name, known, n=1)
-    return note + (f"; did you mean {alike[0]!r}?" if alike else f"; known: {', '.join(known)}")
+    note = ""
+    alike: list[str] = []
+    if odd is not None:
+        what = "letter" if odd.isalpha() else "character"
+        note = f" (it contains the non-ASCII {what} {odd!r} U+{ord(odd):04X})"
+        # The same name but for its non-ASCII characters.
+        alike = [
+            other
+            for other in known
+            if len(other) == len(name)
+            and all(
+                mine == theirs or not mine.isascii()
+                for mine, theirs in zip(name, other, strict=True)
+            )
+        ][:1]
+    alike = alike or suggest(name, known)
+    if alike:
+        return f"{note}; {did_you_mean(alike)}"
+    return f"{note}; known: {', '.join(known) or 'none'}"
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

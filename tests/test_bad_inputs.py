@@ -287,19 +287,19 @@ CASES = [
         "input: [3, 8, 8]\nlayers:\n  - residual:\n      body:\n        - relu\n"
         "        - convolution: {out_channels: 3}\n",
         ":6: layers[0].residual.body[1]",
-        "unknown layer kind 'convolution'; known: adaptive_avg_pool, adaptive_max_pool, add,",
+        "unknown layer kind 'convolution'; did you mean 'conv'?",
     ),
     model_file(
         "unknown-kind-upper-case",
         "input: [3, 8, 8]\nlayers: [ReLU]\n",
         ":2: layers[0]",
-        "unknown layer kind 'ReLU'; known:",
+        "unknown layer kind 'ReLU'; did you mean 'relu'?",
     ),
     model_file(
         "unknown-parameter-relu",
         "input: [3, 8, 8]\nlayers:\n  - relu: {in_place: true}\n",
         ":3: layers[0].relu.in_place",
-        "unknown parameter 'in_place' for relu; known: inplace",
+        "unknown parameter 'in_place' for relu; did you mean 'inplace'?",
     ),
     model_file(
         "unknown-parameter-flatten",
@@ -729,14 +729,13 @@ CASES = [
         "stdin-json-unknown-key",
         '{"input": [3, 8],\n "layer": ["relu"]}\n',
         ":2: layer",
-        "unknown key 'layer'; known: define, dropped, input, layers, name, outputs, "
-        "unused_params (and x-…",
+        "unknown key 'layer'; did you mean 'layers'?\n",
     ),
     stdin(
         "stdin-alias-merge-bad",
         "input: [3, 8, 8]\nx-a: &a {kernel_size: 3}\nlayers:\n  - conv: {<<: *a, out_channel: 4}\n",
         ":4: layers[0].conv.out_channel",
-        "unknown parameter 'out_channel' for conv; known: bias, dilation, groups",
+        "unknown parameter 'out_channel' for conv; did you mean 'out_channels'?",
     ),
     Case(
         "stdin-empty-for-sizes",
@@ -841,8 +840,8 @@ CASES = [
     flags(
         "flag-huge-padding-dilated",  # a number of any size, and dilation: no hang
         f"{LAYER} --dilation 2 --padding {2**62} --stride {2**61}x{2**61 + 1} --format csv",
-        "--format",
-        "convcalc layer prints a table or json",
+        "Invalid value for '--format'",
+        "'csv' is not one of 'table', 'json'",
         hostile=True,
     ),
     flags(
@@ -871,8 +870,13 @@ CASES = [
         "expected a whole number of at least 1",
     ),
     flags("flag-batch-text", "layer relu --input 3x8 --batch x", "--batch", "got 'x'"),
-    flags("flag-format-csv", "layer relu --input 3x8 --format csv", "--format", "table or json"),
-    usage("flag-kind-missing", "layer --input 3x8", "Missing argument 'kind'."),
+    flags(
+        "flag-format-csv",
+        "layer relu --input 3x8 --format csv",
+        "Invalid value for '--format'",
+        "'csv' is not one of 'table', 'json'",
+    ),
+    usage("flag-kind-missing", "layer --input 3x8", "Missing argument 'KIND'."),
     # --- Flags of `net`.
     flags("net-input-bad", "net resnet18 --input 3x", "--input", "expected a shape like"),
     Case(
@@ -889,7 +893,7 @@ CASES = [
     ),
     flags("net-explain-csv", "net resnet18 --explain --format markdown", "--explain", "table"),
     flags("net-unknown-model-name", "net resnet", "resnet", "no such file or bundled model"),
-    usage("net-no-model", "net", "Missing argument 'model'."),
+    usage("net-no-model", "net", "Missing argument 'MODEL'."),
     # --- Flags of `solve`.
     flags("solve-nothing", "solve", "solve", "give --input and --output"),
     flags("solve-output-only", "solve --output 5", "solve", "give --input and --output"),
@@ -941,7 +945,12 @@ CASES = [
         "--max-kernel",
         "expected a whole number of at least 1",
     ),
-    flags("solve-format", "solve --input 9 --output 3 --format markdown", "--format", "table"),
+    flags(
+        "solve-format",
+        "solve --input 9 --output 3 --format markdown",
+        "Invalid value for '--format'",
+        "'table', 'json'",
+    ),
     # --- Flags of `sizes`.
     flags("sizes-range-reversed", "sizes resnet18 --range 9..3", "--range", "got '9..3'"),
     flags("sizes-range-zero", "sizes resnet18 --range 0..3", "--range", "1 ≤ LO ≤ HI"),
@@ -961,11 +970,21 @@ CASES = [
         hostile=True,
     ),
     flags("sizes-input-flat", "sizes resnet18 --min --input 3", "--input", "spatial axes"),
-    flags("sizes-format", "sizes resnet18 --min --format csv", "--format", "table or json"),
+    flags(
+        "sizes-format",
+        "sizes resnet18 --min --format csv",
+        "Invalid value for '--format'",
+        "'table', 'json'",
+    ),
     # --- Flags of `models`.
-    flags("models-format", "models --format markdown", "--format", "table or json"),
+    flags(
+        "models-format",
+        "models --format markdown",
+        "Invalid value for '--format'",
+        "'table', 'json'",
+    ),
     usage("models-extra-argument", "models resnet18", "Got unexpected extra argument"),
-    usage("models-unknown-flag", "models --input 3x8", "No such option: --input"),
+    usage("models-unknown-flag", "models --input 3x8", "--input: no such option"),
 ]
 
 

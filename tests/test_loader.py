@@ -53,7 +53,7 @@ def test_the_issue_example_message() -> None:
         ),
         (
             "layers:\n  - relu\n  - convolution: {out_channels: 4}\n",
-            "model.yaml:3: layers[1]: unknown layer kind 'convolution'; known: adaptive_avg_pool",
+            "model.yaml:3: layers[1]: unknown layer kind 'convolution'; did you mean 'conv'?",
         ),
         (
             "layers:\n  - max_pool: {kernel_size: 2, groups: 2}\n",

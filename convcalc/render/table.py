@@ -107,7 +107,7 @@ def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | N
         f"Params {format_count(totals.params)} (trainable {format_count(totals.trainable_params)}, "
         f"{format_bytes(totals.param_bytes)}) · MACs {format_si(totals.macs)} · "
         f"FLOPs {format_si(totals.flops)} · activations {format_bytes(totals.activation_bytes)} "
-        f"(batch {totals.batch}, float32)",
+        f"(every layer's output, batch {totals.batch}, float32)",
         soft_wrap=True,
     )
     console.print(_field_line(analysis.receptive_field, analysis.global_context), soft_wrap=True)
@@ -205,7 +205,9 @@ def print_solutions(
         console.print(f"… and {len(settings) - len(shown)} more (--limit 0 shows all)")
 
 
-def print_field_plan(plan: FieldPlan, file: IO[str] | None = None) -> None:
+def print_field_plan(plan: FieldPlan, limit: int = 0, file: IO[str] | None = None) -> None:
+    """The plan's layers; beyond `limit` rows (0: no limit), the first and the last of
+    them, the last being where the field is reached."""
     from rich.table import Table
 
     console = console_for(file)
@@ -218,9 +220,22 @@ def print_field_plan(plan: FieldPlan, file: IO[str] | None = None) -> None:
     table = Table()
     for title in ("Layer", "Dilation", "Field"):
         table.add_column(title, justify="right")
-    for index, (dilation, size) in enumerate(zip(plan.dilations, plan.sizes, strict=True), 1):
-        table.add_row(str(index), str(dilation), str(size))
+    cells = [
+        (str(index), str(dilation), str(size))
+        for index, (dilation, size) in enumerate(zip(plan.dilations, plan.sizes, strict=True), 1)
+    ]
+    shortened = 0 < limit < layers
+    if shortened:
+        tail = (limit + 1) // 2  # the larger half: --limit 1 shows the last layer
+        cells = [*cells[: limit - tail], ("…", "…", "…"), *cells[layers - tail :]]
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
+    if shortened:
+        console.print(
+            f"… {layers - limit} of the {layers} layers left out (--limit 0 shows all)",
+            soft_wrap=True,
+        )
 
 
 def describe_period(period: Period) -> str:

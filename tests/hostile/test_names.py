@@ -45,10 +45,16 @@ def assert_clean(text: str, what: str = "output") -> None:
 
 
 def assert_clean_run(result: Result, *files: Path) -> None:
-    """Success, nothing on standard error, and no unsafe character in standard output
-    or in the files written."""
-    assert (result.code, result.stderr) == (0, ""), result.stderr[-2000:]
+    """Success, nothing on standard error but the line of each picture written (`wrote
+    FILE (SVG, …)`), and no unsafe character in standard output, standard error or the
+    files written."""
+    pictures = [file for file in files if file.suffix in (".svg", ".png")]
+    said = result.stderr.splitlines()
+    assert result.code == 0, result.stderr[-2000:]
+    assert len(said) == len(pictures), result.stderr[-2000:]
+    assert all(line.startswith("wrote ") for line in said), result.stderr[-2000:]
     assert_clean(result.stdout)
+    assert_clean(result.stderr, "standard error")
     for file in files:
         assert_clean(file.read_bytes().decode("utf-8"), str(file))
 
@@ -216,13 +222,13 @@ def test_errors_quoting_hostile_text_are_one_clean_line(hostile_file: Path, tmp_
         # A bundled model's name typed wrong.
         (["net", f"resnet{HOSTILE}"], f"resnet{escaped}: no such file or bundled model", ""),
         (["net", model, "--plot", str(tmp_path / "u.svg"), "--field-of", "0,0", "--layer",
-          HOSTILE], "--layer", f"no layer with the name or path '{escaped}'"),
+          HOSTILE], "--layer", f"no layer or block with the name or path '{escaped}'"),
         (["net", model, "--plot", str(tmp_path / "u.svg"), "--field-of", HOSTILE], "--field-of",
          f"got '{escaped}'"),
         (["net", model, "--plot", str(tmp_path / f"{HOSTILE}.pdf")], "--plot", escaped),
         (["net", model, "--input", HOSTILE], "--input", f"got '{escaped}'"),
         (["net", model, "--format", HOSTILE], "Invalid value for '--format'", ""),
-        (["net", model, f"--bogus{HOSTILE}"], "No such option", ""),
+        (["net", model, f"--bogus{HOSTILE}"], "--bogus", ": no such option; convcalc net --help"),
         (["layer", HOSTILE, "--input", "3x8x8"], "KIND: unknown layer kind", escaped),
         (["layer", f"Conv2d(3, 8, kernel_size=(3, 3)){HOSTILE}", "--input", "3x8x8"], "KIND",
          ""),

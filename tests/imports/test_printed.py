@@ -408,7 +408,7 @@ def test_bare_names_and_the_table(cli) -> None:  # type: ignore[no-untyped-def]
         ("Conv2d(" + "(" * 300 + ")" * 300 + ")", "error: KIND: expected a PyTorch module"),
         ("ReLU(\x00)", "error: KIND: expected a PyTorch module"),
         ("Conv2d(3, 4, " + "1" * 3000 + ")", "error: a module's printed form is at most 2,000"),
-        ("convolution", "error: KIND: unknown layer kind 'convolution'; known: "),
+        ("convolution", "error: KIND: unknown layer kind 'convolution'; did you mean 'conv'?\n"),
     ],
 )  # fmt: skip
 def test_bad_printed_forms_are_one_error_line(cli, text: str, message: str) -> None:  # type: ignore[no-untyped-def]

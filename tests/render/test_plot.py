@@ -7,6 +7,7 @@ files are parsed back (SVG as XML, PNG by its header) and their shapes measured.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
@@ -148,7 +149,7 @@ def test_bad_units_are_refused(cli, tmp_path: Path, unit: str, message: str) -> 
         (["--plot", "f"], "error: --plot: expected a file name ending in .svg or .png"),
         (["--field-of", "0,0"], "error: --field-of: draws a picture: give --plot FILE too"),
         (["--plot", "f.svg", "--layer", "last"], "error: --layer: picks the layer of"),
-        (["--plot", "f.svg", "--field-of", "0", "--layer", "nope"], "no layer with the name"),
+        (["--plot", "f.svg", "--field-of", "0", "--layer", "nope"], "no layer or block with"),
         (["--plot", "f.svg", "--field-of", "0", "--layer", "layers[5]"], "no field of its own"),
         (["--chart", "--json"], "error: --chart: prints instead of the table"),
     ],
@@ -350,7 +351,16 @@ def test_field_of_svg_draws_the_exact_field(cli, tmp_path: Path) -> None:  # typ
     assert _box(corner, "field-in-padding-1") == pytest.approx(
         (left - 3 * cell, top, left, top + 4 * cell), abs=0.01
     )
-    assert "in padding: 33 positions" in "".join(corner.itertext())
+    # The legend in words.
+    text = "".join(corner.itertext())
+    for entry in (
+        "padding: 3 positions on each side",
+        "the input, 9×9 positions",
+        "what the unit sees: 7×7 positions, rows −3 to 3, columns −3 to 3",
+        "33 of them in padding",  # 3×7 + 4×3
+        "its centre: row 0, column 0",
+    ):
+        assert entry in text, entry
 
     middle_path = _plot(cli, tmp_path, THREE, "middle.svg", "--field-of", "4,4")
     middle = _svg(middle_path)
@@ -396,6 +406,21 @@ def test_field_of_png_and_other_dimensions(cli, tmp_path: Path) -> None:  # type
 
 
 @pytest.mark.usefixtures("matplotlib")
+def test_each_picture_says_what_it_wrote_on_standard_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    png, svg = tmp_path / "f.png", tmp_path / "f.svg"
+    result = cli("net", "-", "--plot", str(png), "--json", stdin=CLASSIFIER)
+    assert result.code == 0 and result.stdout.startswith("{")  # the JSON, alone
+    json.loads(result.stdout)
+    width, height = _png_size(png)
+    assert result.stderr == f"wrote {png} (PNG, {width}×{height} pixels)\n"
+    result = cli("net", "-", "--plot", str(svg), "--field-of", "0,0", stdin=CLASSIFIER)
+    root = _svg(svg)
+    size = [round(float(root.attrib[side].removesuffix("pt"))) for side in ("width", "height")]
+    assert result.stderr == f"wrote {svg} (SVG, {size[0]}×{size[1]} pt)\n"
+    assert "wrote" not in result.stdout
+
+
+@pytest.mark.usefixtures("matplotlib")
 def test_an_unwritable_file_is_an_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("net", "-", "--plot", str(tmp_path / "missing" / "f.svg"), stdin=THREE)
     assert result.code == 2
@@ -438,12 +463,14 @@ def test_matplotlib_says_nothing_and_draws_names_as_written(tmp_path: Path, pict
     quiet = {"MPLCONFIGDIR": str(model / "not-a-folder")}
     for args in ([], ["--field-of", "0,0", "--layer", "日本語"]):
         result = run_convcalc(["net", str(model), "--plot", str(path), *args], env=quiet)
-        assert (result.code, result.stderr) == (0, ""), result.stderr
+        assert result.code == 0, result.stderr
+        assert re.fullmatch(f"wrote {re.escape(str(path))} \\([A-Z]+, [^)]*\\)\n", result.stderr)
     if picture.endswith(".svg"):
         text = "".join(_svg(path).itertext())
         assert "[bold]odd[/] $x$" in text and "日本語" in text
         growth = tmp_path / "growth.svg"
-        assert run_convcalc(["net", str(model), "--plot", str(growth)], env=quiet).stderr == ""
+        said = run_convcalc(["net", str(model), "--plot", str(growth)], env=quiet).stderr
+        assert said.startswith(f"wrote {growth} (SVG, ") and said.count("\n") == 1
         assert "$\\undefinedmacro$" in "".join(_svg(growth).itertext())
 
 
@@ -470,3 +497,182 @@ def test_titles_and_labels_escape_control_characters(tmp_path: Path) -> None:
         assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]", text)
         shown = "".join(_svg(path).itertext())
         assert "m\\x1b[31m\\u202e · " in shown and "two\\nlines\\x85" in shown
+
+
+# --- what the pictures show, read from the drawn figures (matplotlib) ---
+
+SHORTCUT = """\
+name: shortcut
+input: [1, 32, 32]
+layers:
+  - conv: {name: stem, out_channels: 4, kernel_size: 3, padding: 1}
+  - residual:
+      name: block
+      body:
+        - conv: {name: a, out_channels: 4, kernel_size: 3, padding: 1, stride: 2}
+        - conv: {name: b, out_channels: 4, kernel_size: 3, padding: 1}
+      shortcut:
+        - conv: {name: down, out_channels: 4, kernel_size: 1, stride: 2}
+  - adaptive_avg_pool: {output_size: 1}
+"""
+LONG_NAME = "a model whose name is far longer than its picture is wide, " * 3
+
+
+def _figure_of(analysis, unit: str | None = None, layer: str | None = None):  # type: ignore[no-untyped-def]
+    """The figure `--plot` draws, and a renderer that has drawn it (matplotlib's own
+    measure of where each piece of text went)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from convcalc.render.plot import _draw_growth, _draw_unit
+
+    if unit is None:
+        figure = _draw_growth(analysis)
+    else:
+        figure = _draw_unit(analysis, unit_field(analysis, unit, layer))
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return figure, canvas.get_renderer()
+
+
+def _line(figure, gid: str) -> list[float]:  # type: ignore[no-untyped-def]
+    (line,) = [line for line in figure.axes[0].get_lines() if line.get_gid() == gid]
+    return [float(y) for y in line.get_ydata()]
+
+
+@pytest.mark.usefixtures("matplotlib")
+@pytest.mark.parametrize(
+    ("model", "unit"),
+    [
+        (CLASSIFIER, None),
+        (SHORTCUT, None),
+        (THREE, "0,0"),
+        (THREE, "4,4"),
+        ((ROOT / "examples/audio_dilated_1d.yaml").read_text(), "30"),
+        ((ROOT / "examples/video_3d.yaml").read_text(), "1,3,3"),
+    ],
+)
+def test_the_legend_never_covers_the_title(model: str, unit: str | None) -> None:
+    from convcalc.render.plot import _matplotlib
+
+    for name in (None, LONG_NAME):  # a title of its own width, and one wider than the picture
+        text = re.sub(r"(?m)^name: .*$", f"name: {name}", model) if name else model
+        analysis = analyze_yaml(text, (1, 40) if unit == "30" else None)
+        with _matplotlib():
+            figure, renderer = _figure_of(analysis, unit)
+            title = figure.axes[0].title.get_window_extent(renderer)
+            (legend,) = figure.legends
+            box = legend.get_window_extent(renderer)
+            assert title.width > 0 and box.width > 0
+            assert not title.overlaps(box), (title, box)
+            # Nor any other text the picture writes (the stages' names above the axes).
+            for axes in figure.axes[0].child_axes:
+                for label in axes.get_xticklabels():
+                    assert not title.overlaps(label.get_window_extent(renderer))
+
+
+def test_the_field_reached_is_the_largest_so_far() -> None:
+    from convcalc.render.plot import _reached
+
+    reached = _reached([None, 3, 5, 3, None, 7, None, None])
+    assert reached[1:6] == [3, 5, 5, 5, 7]
+    assert all(math.isnan(value) for value in (reached[0], reached[6], reached[7]))
+
+
+@pytest.mark.usefixtures("matplotlib")
+def test_the_field_line_does_not_dip_at_a_shortcut() -> None:
+    """By hand: stem 3; a (stride 2) 3 + 2 = 5; b 5 + 2·2 = 9; the shortcut's 1×1 on the
+    stem sees 3, which the line does not show; the addition sees the union, 9; the
+    global pool has no field (a gap)."""
+    from convcalc.render.plot import _matplotlib
+
+    analysis = analyze_yaml(SHORTCUT)
+    names = [row.qualified_name for row in analysis.rows]
+    with _matplotlib():
+        figure, _ = _figure_of(analysis)
+        reached = dict(zip(names, _line(figure, "field-HW"), strict=True))
+        maps = dict(zip(names, _line(figure, "map-HW"), strict=True))
+    assert (
+        [row.receptive_field.size[0] for row in analysis.rows[:-1]]
+        == [  # type: ignore[union-attr]
+            {"stem": 3, "block.a": 5, "block.b": 9, "block.down": 3, "block": 9}[name]
+            for name in names[:-1]
+        ]
+    )
+    assert {name: reached[name] for name in names[:-1]} == {
+        "stem": 3, "block.a": 5, "block.b": 9, "block.down": 9, "block": 9
+    }  # fmt: skip
+    assert math.isnan(reached[names[-1]])
+    assert maps["stem"] == 32 and maps["block"] == 16 and maps[names[-1]] == 1
+
+
+@pytest.mark.usefixtures("matplotlib")
+def test_a_squeeze_and_excitation_branch_leaves_the_lines_whole() -> None:
+    """EfficientNet-B0 at 224: every block has a branch through a global pooling to 1×1;
+    the map line stays on the main path (down to 224 / 32 = 7 before the head) and the
+    field line has no gap and never falls, up to the network's 851."""
+    from convcalc.analysis.analyze import analyze
+    from convcalc.api import load
+    from convcalc.render.plot import _matplotlib
+
+    analysis = analyze(load("efficientnet_b0"))
+    head = next(i for i, row in enumerate(analysis.rows) if row.qualified_name == "avgpool")
+    with _matplotlib():
+        figure, _ = _figure_of(analysis)
+        reached = _line(figure, "field-HW")[:head]
+        maps = _line(figure, "map-HW")[:head]
+    assert not any(math.isnan(value) for value in reached)
+    assert reached == sorted(reached) and reached[-1] == 851
+    assert min(maps) == 7 and maps[0] == 112
+
+
+@pytest.mark.usefixtures("matplotlib")
+def test_layer_axis_names_blocks_and_marks_stages() -> None:
+    """ResNet-18: the ticks name its blocks as torchvision does (layer1.0 … layer4.1),
+    the stages' names stand above, and a line parts each stage from the next."""
+    from convcalc.analysis.analyze import analyze
+    from convcalc.api import load
+    from convcalc.render.plot import _matplotlib
+
+    with _matplotlib():
+        figure, _ = _figure_of(analyze(load("resnet18")))
+        plot = figure.axes[0]
+        ticks = [label.get_text() for label in plot.get_xticklabels()]
+        (above,) = plot.child_axes
+        stages = [label.get_text() for label in above.get_xticklabels()]
+        lines = [line for line in plot.get_lines() if line.get_gid() == "stage"]
+    blocks = [f"layer{stage}.{block}" for stage in (1, 2, 3, 4) for block in (0, 1)]
+    assert [tick for tick in ticks if tick.startswith("layer")] == blocks
+    assert stages == ["layer1", "layer2", "layer3", "layer4"]
+    # Before layer1 (after the stem's maxpool), layer2, layer3, layer4, and the head.
+    assert len(lines) == 5
+
+
+@pytest.mark.usefixtures("matplotlib")
+def test_a_1d_field_is_shown_around_the_field() -> None:
+    """Unit 500 of a 3-tap convolution on 1,000 samples sees 500 … 502: shown with 3
+    positions on either side (not all 1,000), the input's extent said under it."""
+    from convcalc.render.plot import _matplotlib
+
+    analysis = analyze_yaml(
+        "input: [1, 1000]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3}\n"
+    )
+    with _matplotlib():
+        figure, _ = _figure_of(analysis, "500")
+        plot = figure.axes[0]
+        assert plot.get_xlim() == (496.5, 505.5)
+        assert "the input runs 0 to 999" in plot.get_xlabel()
+        # A field wider than its input is shown whole: the audio stack's 128 over 40.
+        audio = analyze_yaml((ROOT / "examples/audio_dilated_1d.yaml").read_text(), (1, 40))
+        figure, _ = _figure_of(audio, "30")
+        assert "shown around" not in figure.axes[0].get_xlabel()
+
+
+def test_layer_takes_a_block_for_its_output() -> None:
+    """torchvision's BasicBlock ends in a ReLU after the addition: layer3.0's output is
+    layer3.0.relu_1, at 1/16 of the input (14×14 at 224)."""
+    from convcalc.analysis.analyze import analyze
+    from convcalc.api import load
+
+    picture = unit_field(analyze(load("resnet18")), "0,0", "layer3.0")
+    assert picture.row.qualified_name == "layer3.0.relu_1"
+    assert picture.row.output_shape == (256, 14, 14)
