@@ -388,6 +388,17 @@ def net(
         str | None,
         typer.Option("--layer", help="With --field-of: the layer (name or path); default last."),
     ] = None,
+    depth: Annotated[
+        str | None,
+        typer.Option(
+            "--depth",
+            metavar="N",
+            help="Table rows down to level N of the names (1: layer1; 2: layer1.0; 3: "
+            "layer1.0.conv1), deeper layers folded into their block's row; all: every "
+            "layer.",
+            show_default="2",
+        ),
+    ] = None,
     trace_timeout: TraceTimeoutOption = None,
 ) -> None:
     """A whole network: one row per layer, totals, the receptive field, warnings.
@@ -409,6 +420,11 @@ def net(
         )
     if explain and chosen in (Format.csv, Format.markdown):  # before any file is written
         raise ConvcalcError("--explain goes with a table or json", Where("--explain"))
+    if depth is not None and (chosen is not Format.table or chart):
+        raise ConvcalcError(
+            "folds the table's rows; json, csv and markdown keep every row", Where("--depth")
+        )
+    levels = 2 if depth is None else None if depth == "all" else _whole_number(depth, "--depth", 1)
     if plot is not None:
         from convcalc.render.plot import write_plot
 
@@ -424,7 +440,7 @@ def net(
     if chosen is Format.table:
         from convcalc.render.table import print_network
 
-        print_network(analysis, explain)
+        print_network(analysis, explain, depth=levels)
         return
     from convcalc.render import data
 
