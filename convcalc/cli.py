@@ -202,6 +202,22 @@ def _format(format: Format | None, json: bool) -> Format:
     return Format.json if json else format or Format.table
 
 
+def _depth(text: str | None) -> int | None:
+    """--depth: a level of the names (None: every layer, `all`); 2 when not given."""
+    from convcalc.render.network import DEFAULT_DEPTH
+
+    if text is None:
+        return DEFAULT_DEPTH
+    if text == "all":
+        return None
+    try:
+        return _whole_number(text, "--depth", 1)
+    except ConvcalcError:
+        raise ConvcalcError(
+            f"expected a whole number of at least 1, or all, got {text!r}", Where("--depth")
+        ) from None
+
+
 def _check_input(shape: tuple[int, ...] | None, model: "Model") -> None:
     """--input against the model's own input: the same number of spatial axes, lest a
     2-D network run at 3x224 as a 1-D one, or at 1x3x224x224 as a 3-D one. A model that
@@ -424,7 +440,7 @@ def net(
         raise ConvcalcError(
             "folds the table's rows; json, csv and markdown keep every row", Where("--depth")
         )
-    levels = 2 if depth is None else None if depth == "all" else _whole_number(depth, "--depth", 1)
+    levels = _depth(depth)
     if plot is not None:
         from convcalc.render.plot import write_plot
 

@@ -70,7 +70,7 @@ def fit(natural: dict[Column, int], width: int | None) -> Fit:
             columns.remove(column)
         name = min(name, max(width - rest(columns), min(name, NAME_MIN)))
     widths = {c: name if c is Column.LAYER else natural[c] for c in columns}
-    dropped = tuple(c for c in natural if c not in widths)
+    dropped = tuple(c for c in GIVE_WAY if c not in widths)
     return Fit(widths, dropped, full_width)
 
 

@@ -103,8 +103,9 @@ class UnitField:
 
 
 def _find_row(analysis: Analysis, layer: str | None) -> Row:
-    """The row named `layer` (its qualified name or its path), or by default the last row
-    with a field (the network's field, SPEC §3)."""
+    """The row named `layer` (its qualified name or its path; a block's name: its output,
+    the block's last row), or by default the last row with a field (the network's field,
+    SPEC §3)."""
     if layer is None:
         for row in reversed(analysis.rows):
             if row.fields is not None:
@@ -112,11 +113,13 @@ def _find_row(analysis: Analysis, layer: str | None) -> Row:
         raise ConvcalcError(
             "no layer has a receptive field (the model has no spatial axes)", Where("--field-of")
         )
-    # Qualified names and paths are each unique (SPEC §6.1); an unnamed row's is its path.
-    found = next((row for row in analysis.rows if layer in (row.qualified_name, row.path)), None)
+    from convcalc.render.tree import find
+
+    found = find(analysis.rows, layer)
     if found is None:
         raise ConvcalcError(
-            f"no layer with the name or path {quote(layer)}; the table's Layer column names them",
+            f"no layer or block with the name or path {quote(layer)}; the table's Layer "
+            "column names them (--depth all shows every layer)",
             Where("--layer"),
         )
     row = found

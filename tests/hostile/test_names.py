@@ -216,7 +216,7 @@ def test_errors_quoting_hostile_text_are_one_clean_line(hostile_file: Path, tmp_
         # A bundled model's name typed wrong.
         (["net", f"resnet{HOSTILE}"], f"resnet{escaped}: no such file or bundled model", ""),
         (["net", model, "--plot", str(tmp_path / "u.svg"), "--field-of", "0,0", "--layer",
-          HOSTILE], "--layer", f"no layer with the name or path '{escaped}'"),
+          HOSTILE], "--layer", f"no layer or block with the name or path '{escaped}'"),
         (["net", model, "--plot", str(tmp_path / "u.svg"), "--field-of", HOSTILE], "--field-of",
          f"got '{escaped}'"),
         (["net", model, "--plot", str(tmp_path / f"{HOSTILE}.pdf")], "--plot", escaped),
