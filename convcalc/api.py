@@ -71,7 +71,7 @@ class Analysis(analysis.Analysis):
     c2     conv      1×1×1       10     9  5      1       0
     ─────────────────────────────────────────────────────────────
     Total  2 layers              20    90
-    Params 20 (trainable 20, 80 B) · MACs 90 · FLOPs 180 · activations 40 B (batch 1, float32)
+    Params 20 ...
     Receptive field: 5, effective stride 1, effective padding 0
     """
 

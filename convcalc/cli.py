@@ -411,8 +411,7 @@ def net(
             metavar="N",
             help="Table rows down to level N of the names (1: layer1; 2: layer1.0; 3: "
             "layer1.0.conv1), deeper layers folded into their block's row; all: every "
-            "layer.",
-            show_default="2",
+            "layer. Default: 2, stages and their blocks.",
         ),
     ] = None,
     trace_timeout: TraceTimeoutOption = None,
