@@ -145,6 +145,7 @@ def lines(root: Block, depth: int | None) -> Iterator[Line]:
 def find(rows: Sequence[Row], name: str) -> Row | None:
     """The row a name selects: the row of that qualified name or path, or for a block
     (`layer3.2`) its output, the block's last row."""
+    # Qualified names and paths are each unique (SPEC §6.1); an unnamed row's is its path.
     found = next((row for row in rows if name in (row.qualified_name, row.path)), None)
     if found is not None:
         return found
