@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from convcalc.analysis.analyze import Analysis
 from convcalc.analysis.sizes import Period
@@ -23,6 +23,9 @@ from convcalc.render.columns import (
 )
 from convcalc.render.data import SizesReport
 from convcalc.text import printable
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = [
     "console_for",
@@ -62,10 +65,16 @@ def table_width(console) -> int | None:  # type: ignore[no-untyped-def]
     return None if console.width >= UNLIMITED else int(console.width)
 
 
-def _print(console, lines: Iterable[object]) -> None:  # type: ignore[no-untyped-def]
-    # Lines are laid out already: Rich must neither wrap nor crop them again.
-    for line in lines:
-        console.print(line, soft_wrap=True)
+def _print(console, lines: Iterable[Text]) -> None:  # type: ignore[no-untyped-def]
+    """Lines laid out already, printed at once (a call per line would cost more than
+    the rest for a model of 100,000 rows); Rich must neither wrap nor crop them again."""
+    from rich.text import Text
+
+    lines = list(lines)
+    if console.no_color or console.color_system is None:  # a pipe: the text is all
+        console.file.write("".join(f"{line.plain}\n" for line in lines))
+    elif lines:
+        console.print(Text("\n").join(lines), soft_wrap=True)
 
 
 def print_network(

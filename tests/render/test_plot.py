@@ -148,7 +148,7 @@ def test_bad_units_are_refused(cli, tmp_path: Path, unit: str, message: str) -> 
         (["--plot", "f"], "error: --plot: expected a file name ending in .svg or .png"),
         (["--field-of", "0,0"], "error: --field-of: draws a picture: give --plot FILE too"),
         (["--plot", "f.svg", "--layer", "last"], "error: --layer: picks the layer of"),
-        (["--plot", "f.svg", "--field-of", "0", "--layer", "nope"], "no layer or block with the name"),
+        (["--plot", "f.svg", "--field-of", "0", "--layer", "nope"], "no layer or block with"),
         (["--plot", "f.svg", "--field-of", "0", "--layer", "layers[5]"], "no field of its own"),
         (["--chart", "--json"], "error: --chart: prints instead of the table"),
     ],
