@@ -15,8 +15,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, `__getattr__` below
-    from convcalc.analysis.analyze import Analysis, ReceptiveField, Row
-    from convcalc.api import analyze, from_dict, load, loads
+    from convcalc.analysis.analyze import ReceptiveField, Row
+    from convcalc.api import Analysis, analyze, from_dict, load, loads
     from convcalc.errors import ConvcalcError
     from convcalc.imports.pytorch import from_torch
     from convcalc.model.layers import (
@@ -87,8 +87,8 @@ __all__ = [
 
 #: The module each public name comes from (the layer kinds: convcalc.model.layers).
 _SOURCES = {
-    **dict.fromkeys(("analyze", "from_dict", "load", "loads"), "convcalc.api"),
-    **dict.fromkeys(("Analysis", "ReceptiveField", "Row"), "convcalc.analysis.analyze"),
+    **dict.fromkeys(("Analysis", "analyze", "from_dict", "load", "loads"), "convcalc.api"),
+    **dict.fromkeys(("ReceptiveField", "Row"), "convcalc.analysis.analyze"),
     "ConvcalcError": "convcalc.errors",
     "from_torch": "convcalc.imports.pytorch",  # which imports torch only when called
     "Model": "convcalc.model.network",

@@ -32,16 +32,86 @@ convcalc.errors.ConvcalcError: out_channels: expected a positive integer, got 0
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from convcalc.analysis.analyze import Analysis, analyze_layer
-from convcalc.analysis.analyze import analyze as _analyze
+from convcalc.analysis import analyze as analysis
+from convcalc.errors import ConvcalcError
 from convcalc.model.layers import Layer
 from convcalc.model.network import Model
 
-__all__ = ["analyze", "from_dict", "load", "loads"]
+if TYPE_CHECKING:
+    from convcalc.render.network import NetworkTable
+
+__all__ = ["Analysis", "analyze", "from_dict", "load", "loads"]
+
+
+class Analysis(analysis.Analysis):
+    """What `analyze` returns: the numbers (`rows`, `totals`, `receptive_field`,
+    `outputs`, `warnings`), and the table people read, as `convcalc net` prints it:
+    `summary()` gives its text, and Jupyter (`_repr_html_`) and Rich (`__rich__`) show it.
+
+    The numbers are the core's `Analysis`, which knows nothing of tables: the methods
+    here import the renderer when called, so that imports point one way (analysis, then
+    rendering) and `analyze` costs nothing for them.
+
+    The seed's two 3×3 convolutions on a 5×5 input: 3·3 + 1 = 10 params each, 9 MACs
+    for each of the first's 3×3 outputs and for the second's one:
+
+    >>> print(analyze(from_dict({"input": [1, 5, 5], "layers": [
+    ...     {"conv": {"name": "c1", "out_channels": 1, "kernel_size": 3}},
+    ...     {"conv": {"name": "c2", "out_channels": 1, "kernel_size": 3}}]})).summary())
+    input 1×5×5 → output 1×1×1
+                     Output                       Eff.    Eff.
+    Layer  Kind      shape   Params  MACs  Field  stride  padding
+    ─────────────────────────────────────────────────────────────
+    c1     conv      1×3×3       10    81  3      1       0
+    c2     conv      1×1×1       10     9  5      1       0
+    ─────────────────────────────────────────────────────────────
+    Total  2 layers              20    90
+    Params 20 ...
+    Receptive field: 5, effective stride 1, effective padding 0
+    """
+
+    @classmethod
+    def of(cls, found: analysis.Analysis) -> Analysis:
+        return cls(
+            **{field.name: getattr(found, field.name) for field in dataclasses.fields(found)}
+        )
+
+    def table(self, depth: int | Literal["all"] = 2) -> NetworkTable:
+        """The table as Rich renders it (`rich.print(result.table(depth="all"))`): rows
+        down to `depth` levels of names, as `convcalc net --depth`."""
+        from convcalc.render.network import NetworkTable
+
+        return NetworkTable(self, _depth(depth), asker="api")
+
+    def summary(self, depth: int | Literal["all"] = 2, width: int | None = None) -> str:
+        """The table's text, as `convcalc net --depth DEPTH` prints it to a pipe: rows down
+        to `depth` levels of names (2: ResNet's `layer1.0`; "all": every layer), within
+        `width` columns (None: as wide as it needs), then totals, field and warnings."""
+        if width is not None and (isinstance(width, bool) or not isinstance(width, int)):
+            raise ConvcalcError(f"width: expected a whole number of columns, got {width!r}")
+        return self.table(depth).text(width)
+
+    def __rich__(self) -> NetworkTable:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows an analysis as its table, with every column."""
+        return self.table().to_html()
+
+
+def _depth(depth: object) -> int | None:
+    if depth == "all":
+        return None
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ConvcalcError(
+            f'depth: expected a whole number of at least 1, or "all"; got {depth!r}'
+        )
+    return depth
 
 
 def load(source: str | os.PathLike[str]) -> Model:
@@ -87,7 +157,6 @@ def analyze(
     layer (then `input_shape` is needed). `input_shape` is channels first, without the
     batch: (3, 224, 224). `batch` scales only the memory figures.
     """
-    from convcalc.errors import ConvcalcError
     from convcalc.loader import check_shape
 
     shape = check_shape(list(input_shape)) if input_shape is not None else None
@@ -96,5 +165,5 @@ def analyze(
             raise ConvcalcError(
                 "a single layer needs an input shape: analyze(layer, (3, 224, 224))"
             )
-        return analyze_layer(model, shape, batch)
-    return _analyze(model, shape, batch)
+        return Analysis.of(analysis.analyze_layer(model, shape, batch))
+    return Analysis.of(analysis.analyze(model, shape, batch))

@@ -245,6 +245,22 @@ def _format(format: StrEnum | None, json: bool) -> Format:
     return Format.json if json else Format(format or Format.table)
 
 
+def _depth(text: str | None) -> int | None:
+    """--depth: a level of the names (None: every layer, `all`); 2 when not given."""
+    from convcalc.render.network import DEFAULT_DEPTH
+
+    if text is None:
+        return DEFAULT_DEPTH
+    if text == "all":
+        return None
+    try:
+        return _whole_number(text, "--depth", 1)
+    except ConvcalcError:
+        raise ConvcalcError(
+            f"expected a whole number of at least 1, or all, got {text!r}", Where("--depth")
+        ) from None
+
+
 def _check_input(shape: tuple[int, ...] | None, model: "Model") -> None:
     """--input against the model's own input: the same number of spatial axes, lest a
     2-D network run at 3x224 as a 1-D one, or at 1x3x224x224 as a 3-D one. A model that
@@ -481,6 +497,16 @@ def net(
             "--layer",
         ),
     ] = None,
+    depth: Annotated[
+        str | None,
+        typer.Option(
+            "--depth",
+            metavar="N",
+            help="Table rows down to level N of the names (1: layer1; 2: layer1.0; 3: "
+            "layer1.0.conv1), deeper layers folded into their block's row; all: every "
+            "layer. Default: 2, stages and their blocks.",
+        ),
+    ] = None,
     trace_timeout: TraceTimeoutOption = None,
 ) -> None:
     """A whole network: one row per layer, totals, the receptive field, warnings.
@@ -502,6 +528,11 @@ def net(
         )
     if explain and chosen in (Format.csv, Format.markdown):  # before any file is written
         raise ConvcalcError("--explain goes with a table or json", Where("--explain"))
+    if depth is not None and (chosen is not Format.table or chart):
+        raise ConvcalcError(
+            "folds the table's rows; json, csv and markdown keep every row", Where("--depth")
+        )
+    levels = _depth(depth)
     if plot is not None:
         from convcalc.render.plot import write_plot
 
@@ -518,7 +549,7 @@ def net(
     if chosen is Format.table:
         from convcalc.render.table import print_network
 
-        print_network(analysis, explain)
+        print_network(analysis, explain, depth=levels)
         return
     from convcalc.render import data
 

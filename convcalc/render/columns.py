@@ -23,6 +23,7 @@ __all__ = [
     "format_number",
     "format_shape",
     "format_si",
+    "row_name",
     "summary_lines",
 ]
 
@@ -30,7 +31,7 @@ __all__ = [
 class Column(Enum):
     """A column: its machine key (CSV header) and its title for people."""
 
-    LAYER = ("layer", "Layer")
+    LAYER = ("name", "Layer")
     KIND = ("kind", "Kind")
     OUTPUT_SHAPE = ("output_shape", "Output shape")
     PARAMS = ("params", "Params")
@@ -46,6 +47,12 @@ class Column(Enum):
     @property
     def numeric(self) -> bool:
         return self in (Column.PARAMS, Column.MACS)
+
+    @property
+    def heading(self) -> tuple[str, str]:
+        """The title on two lines, as a narrow table sets it: "Eff." over "stride"."""
+        first, _, second = self.title.rpartition(" ")
+        return first, second
 
 
 def format_count(value: int) -> str:
@@ -107,6 +114,12 @@ def _field(field: ReceptiveField | None, exact: bool) -> dict[Column, str]:
     return {column: axes(value) for column, value in zip(_FIELD, values, strict=True)}
 
 
+def row_name(row: Row) -> str:
+    """How a row is named wherever people read it (table, CSV, Markdown, warnings): its
+    qualified name, or its path where nothing names it (a layer on its own)."""
+    return row.qualified_name or row.path
+
+
 def cells(row: Row, exact: bool = False) -> dict[Column, str]:
     """A row's text in every column: exact (CSV) or readable (table, Markdown); names
     (an imported model's may hold anything) with control characters escaped."""
@@ -114,7 +127,7 @@ def cells(row: Row, exact: bool = False) -> dict[Column, str]:
     if row.receptive_field is not None and not exact:
         field[Column.FIELD_SIZE] = field_size(row.receptive_field, row.global_context)
     return {
-        Column.LAYER: printable(row.path if exact else (row.qualified_name or row.path)),
+        Column.LAYER: printable(row_name(row)),
         Column.KIND: printable(row.kind),
         Column.OUTPUT_SHAPE: format_shape(row.output_shape, "x" if exact else "×"),
         Column.PARAMS: str(row.params) if exact else format_count(row.params),

@@ -246,11 +246,13 @@ def to_sizes_json(report: SizesReport) -> str:
 
 
 def to_csv(analysis: Analysis) -> str:
+    """Every row, named as the table names it (`name`: the qualified name), with the
+    path in the model file last, as JSON keeps it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([column.key for column in Column])
+    writer.writerow([*(column.key for column in Column), "path"])
     for row in analysis.rows:
-        writer.writerow(list(cells(row, exact=True).values()))
+        writer.writerow([*cells(row, exact=True).values(), printable(row.path)])
     return out.getvalue()
 
 

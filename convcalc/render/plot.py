@@ -110,9 +110,9 @@ class UnitField:
 
 
 def _find_row(analysis: Analysis, layer: str | None) -> Row:
-    """The row named `layer` (its qualified name or its path), or the output of the block
-    named so (its last row: layer3.0 → layer3.0.relu_2), or by default the last row with
-    a field (the network's field, SPEC §3)."""
+    """The row named `layer` (its qualified name or its path; a block's name: its output,
+    the block's last row), or by default the last row with a field (the network's field,
+    SPEC §3)."""
     if layer is None:
         for row in reversed(analysis.rows):
             if row.fields is not None:
@@ -120,8 +120,9 @@ def _find_row(analysis: Analysis, layer: str | None) -> Row:
         raise ConvcalcError(
             "no layer has a receptive field (the model has no spatial axes)", Where("--field-of")
         )
-    # Qualified names and paths are each unique (SPEC §6.1); an unnamed row's is its path.
-    found = next((row for row in analysis.rows if layer in (row.qualified_name, row.path)), None)
+    from convcalc.render.tree import find
+
+    found = find(analysis.rows, layer)
     if found is None:
         inside = [row for row in analysis.rows if row.qualified_name.startswith(layer + ".")]
         found = inside[-1] if inside else None
@@ -129,7 +130,11 @@ def _find_row(analysis: Analysis, layer: str | None) -> Row:
         from convcalc.suggest import did_you_mean, suggest
 
         meant = suggest(layer, [row.qualified_name for row in analysis.rows])
-        hint = did_you_mean(meant) if meant else "the table's Layer column names them"
+        hint = (
+            did_you_mean(meant)
+            if meant
+            else "the table's Layer column names them (--depth all shows every layer)"
+        )
         raise ConvcalcError(
             f"no layer or block with the name or path {quote(layer)}; {hint}", Where("--layer")
         )

@@ -7,24 +7,25 @@ escaped (convcalc.text)."""
 
 from __future__ import annotations
 
-from typing import IO
+import os
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING
 
-from convcalc.analysis.analyze import Analysis, ReceptiveField
+from convcalc.analysis.analyze import Analysis
 from convcalc.analysis.sizes import Period
 from convcalc.analysis.solve import FieldPlan, Setting
 from convcalc.render.columns import (
-    Column,
-    cells,
     field_size,
     format_axes,
-    format_bytes,
     format_count,
     format_shape,
     format_si,
-    summary_lines,
 )
 from convcalc.render.data import SizesReport
 from convcalc.text import printable
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = [
     "console_for",
@@ -39,83 +40,56 @@ __all__ = [
 
 def console_for(file: IO[str] | None = None):  # type: ignore[no-untyped-def]
     """The Rich console every renderer prints with (Rich is imported only here, when a
-    table is printed)."""
+    table is printed): a terminal's width; off a terminal, COLUMNS if set (Rich reads
+    it), else no limit, so that a file or a pipe gets whole lines."""
     from rich.console import Console
+
+    from convcalc.render.network import UNLIMITED
 
     def plain(width: int | None = None) -> Console:
         return Console(file=file, width=width, highlight=False, markup=False, emoji=False)
 
     console = plain()
-    # Off a terminal nothing limits the width; do not fold the table to 80 columns.
-    return console if console.is_terminal else plain(1000)
+    return console if console.is_terminal or _columns() is not None else plain(UNLIMITED)
 
 
-def _field_line(field: ReceptiveField | None, global_context: bool = False) -> str:
-    if field is None:
-        return "Receptive field: the whole input (no spatial axes left)"
-    return (
-        f"Receptive field: {field_size(field, global_context)}, effective stride "
-        f"{format_axes(field.effective_stride)}, effective padding "
-        f"{format_axes(field.effective_padding)}"
-    )
+def _columns() -> int | None:
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def _print_explanations(console, analysis: Analysis) -> None:  # type: ignore[no-untyped-def]
-    from convcalc.render.explain import explain
+def table_width(console) -> int | None:  # type: ignore[no-untyped-def]
+    """The width a network's table fits: the console's, or None where it has no limit."""
+    from convcalc.render.network import UNLIMITED
 
-    console.print("Arithmetic:")
-    for row in analysis.rows:
-        title = f"{row.path} ({row.name})" if row.name else row.path
-        console.print(f"  {printable(title)} · {row.kind}", soft_wrap=True)
-        for line in explain(row):
-            console.print(f"    {line}", soft_wrap=True)
+    return None if console.width >= UNLIMITED else int(console.width)
 
 
-def _print_warnings(console, analysis: Analysis) -> None:  # type: ignore[no-untyped-def]
+def _print(console, lines: Iterable[Text]) -> None:  # type: ignore[no-untyped-def]
+    """Lines laid out already, printed at once (a call per line would cost more than
+    the rest for a model of 100,000 rows); Rich must neither wrap nor crop them again."""
     from rich.text import Text
 
-    for warning in analysis.warnings:
-        at = f" at {warning.name}" if warning.name else ""  # or about the whole model
-        console.print(
-            Text.assemble(
-                ("warning", "yellow"),
-                printable(f" {warning.code}{at}: {warning.message}"),
-            ),
-            soft_wrap=True,
-        )
+    lines = list(lines)
+    if console.no_color or console.color_system is None:  # a pipe: the text is all
+        console.file.write("".join(f"{line.plain}\n" for line in lines))
+    elif lines:
+        console.print(Text("\n").join(lines), soft_wrap=True)
 
 
-def print_network(analysis: Analysis, explained: bool = False, file: IO[str] | None = None) -> None:
-    from rich.table import Table
+def print_network(
+    analysis: Analysis,
+    explained: bool = False,
+    file: IO[str] | None = None,
+    depth: int | None = 2,
+) -> None:
+    """The network's table to `depth` levels of names (None: every layer; 2 is
+    `network.DEFAULT_DEPTH`), fitted to the terminal (`convcalc.render.fit`), then its
+    totals, warnings and notes."""
+    from convcalc.render.network import NetworkTable
 
     console = console_for(file)
-    title = f"{printable(analysis.name)} · " if analysis.name else ""
-    table = Table(
-        title=f"{title}input {format_shape(analysis.input_shape)} → output "
-        f"{format_shape(analysis.output_shape)}",
-        title_justify="left",
-    )
-    for column in Column:
-        table.add_column(column.title, justify="right" if column.numeric else "left")
-    for row in analysis.rows:
-        table.add_row(*cells(row).values())
-    totals = analysis.totals
-    table.add_section()
-    table.add_row("Total", "", "", format_count(totals.params), format_si(totals.macs), "", "", "")
-    console.print(table)
-    console.print(
-        f"Params {format_count(totals.params)} (trainable {format_count(totals.trainable_params)}, "
-        f"{format_bytes(totals.param_bytes)}) · MACs {format_si(totals.macs)} · "
-        f"FLOPs {format_si(totals.flops)} · activations {format_bytes(totals.activation_bytes)} "
-        f"(every layer's output, batch {totals.batch}, float32)",
-        soft_wrap=True,
-    )
-    console.print(_field_line(analysis.receptive_field, analysis.global_context), soft_wrap=True)
-    for line in summary_lines(analysis):
-        console.print(line, soft_wrap=True)
-    if explained:
-        _print_explanations(console, analysis)
-    _print_warnings(console, analysis)
+    _print(console, NetworkTable(analysis, depth, explained).render(console, table_width(console)))
 
 
 def print_layer(analysis: Analysis, explained: bool = False, file: IO[str] | None = None) -> None:
@@ -145,9 +119,12 @@ def print_layer(analysis: Analysis, explained: bool = False, file: IO[str] | Non
     for name, value in facts:
         table.add_row(name, value)
     console.print(table)
+    from convcalc.render.network import explanations, warnings
+
+    width = table_width(console)
     if explained:
-        _print_explanations(console, analysis)
-    _print_warnings(console, analysis)
+        _print(console, explanations(console, analysis, width))
+    _print(console, warnings(console, analysis, width))
 
 
 def print_models(analyses: list[tuple[str, Analysis]], file: IO[str] | None = None) -> None:
