@@ -1104,6 +1104,11 @@ def _reshape(recorder: _Recorder, call: _Call, index: int) -> None:
         return
     if real == base.shape:
         recorder.same(call.result, base)
+    elif (
+        len(base.shape) == 1 and len(real) > 1 and real[0] == base.shape[0] and set(real[1:]) == {1}
+    ):
+        # A flat gate back to C×1×1 (x * fc(pool(x).view(b, c)).view(b, c, 1, 1)).
+        recorder.row(call, "unflatten", {"axes": len(real) - 1}, base, call.result, op="view")
     elif len(real) == 1 and len(base.shape) > 1 and not isinstance(value, _Pending):
         recorder.row(call, "flatten", {}, base, call.result, op="flatten")
     else:

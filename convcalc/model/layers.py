@@ -896,6 +896,24 @@ class Flatten(Layer):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class Unflatten(Layer):
+    """A flat input [N] as N channels at one position, [N, 1, …, 1]: a gate computed
+    with Linear layers, brought back as `x.view(b, c, 1, 1)` to multiply a map
+    (torch.nn.Unflatten(1, (C, 1, 1)))."""
+
+    kind = "unflatten"
+    axes: int = param(positive_int, doc="Number of spatial axes of size 1 to add: 1, 2 or 3.")
+
+    def apply(self, shape: Shape) -> Effect:
+        if self.axes > 3:
+            raise ConvcalcError(f"axes is {self.axes}; convcalc takes 1, 2 or 3 spatial axes")
+        if len(shape) != 1:
+            raise ConvcalcError(f"unflatten needs a flat input [N]; got {format_shape(shape)}")
+        # Every unit depends on the whole flat input: no window (windows=None).
+        return Effect((shape[0], *[1] * self.axes))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class BatchNorm(Layer):
     """Batch normalisation over the channels (torch.nn.BatchNorm1d/2d/3d)."""
 
@@ -1172,6 +1190,7 @@ KINDS: dict[str, type[Layer]] = {
         Upsample,
         Linear,
         Flatten,
+        Unflatten,
         BatchNorm,
         GroupNorm,
         ReLU,

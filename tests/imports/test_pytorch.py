@@ -781,13 +781,9 @@ def test_squeeze_and_excitation_with_convolutions() -> None:
     assert result.rows[-1].global_context
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a view of a flat value back to (C, 1, 1) has no row: convcalc has no unflatten",
-)
 def test_squeeze_and_excitation_with_linear_layers_and_view() -> None:
     result = checked(SELayer(8, 4), (8, 6, 5))
-    # By hand: 8·2 and 2·8 weights, no biases.
+    # By hand: 8·2 and 2·8 weights, no biases; the gate back to 8×1×1 by `view`.
     assert [(name, kind, params) for name, kind, _, params in table(result)] == [
         ("avg_pool", "adaptive_avg_pool", 0),
         ("flatten", "flatten", 0),
@@ -795,8 +791,13 @@ def test_squeeze_and_excitation_with_linear_layers_and_view() -> None:
         ("fc.1", "relu", 0),
         ("fc.2", "linear", 16),
         ("fc.3", "sigmoid", 0),
+        ("view", "unflatten", 0),
         ("mul", "mul", 0),
     ]
+    # The product reads the input's own pixel, and the whole input through the gate.
+    (mul,) = [row for row in result.rows if row.kind == "mul"]
+    assert mul.receptive_field is not None and mul.receptive_field.size == (1, 1)
+    assert mul.global_context
 
 
 class LayerScale(nn.Module):
