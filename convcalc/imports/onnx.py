@@ -412,6 +412,13 @@ class _Importer:
         module and its own part (`layer1.0.add`, `se.sigmoid`). A node whose name is not
         the exporter's keeps it."""
         scopes = [module_scope(row.node) for row in self.rows]
+        # Modules with modules inside them (an SE block, timm's BatchNormAct2d): their
+        # name is their output's, which their own rows do not write.
+        containers: set[str] = set()
+        for operation in self.operations:
+            scope = module_scope(operation.node.name)
+            parts = scope[0].split(".") if scope else []
+            containers.update(".".join(parts[:end]) for end in range(1, len(parts)))
         layers = Counter(
             scope[0]
             for scope, row in zip(scopes, self.rows, strict=True)
@@ -424,8 +431,17 @@ class _Importer:
                 name = row.node
             else:
                 path, own = scope
-                part = row.label or own.lower()
-                if path and row.entry not in MERGES and layers[path] == 1:
+                # `Add_1`: the exporter counts the repeats of an operator in a module.
+                operator, _, count = own.partition("_")
+                part = row.label or _OWN_PARTS.get(operator, operator.lower())
+                if count.isdigit():
+                    part += f"_{count}"
+                if (
+                    path
+                    and row.entry not in MERGES
+                    and layers[path] == 1
+                    and path not in containers
+                ):
                     name = path
                 else:
                     name = f"{path}.{part}" if path else part
@@ -1377,6 +1393,18 @@ class _Importer:
     def same_kind(self, op: _Op) -> _Layer:
         return _Layer(_SAME_KIND[op.node.op_type])
 
+
+#: A node's own part of its row's name where it is not the module's (`layer1.0.add`):
+#: the name of the PyTorch function that the operator comes from, where they differ.
+_OWN_PARTS = {
+    "BatchNormalization": "batch_norm",
+    "Concat": "cat",
+    "LayerNormalization": "layer_norm",
+    "ReduceMean": "mean",
+    "ReduceMax": "amax",
+    "GlobalAveragePool": "adaptive_avg_pool",
+    "GlobalMaxPool": "adaptive_max_pool",
+}
 
 #: What to say about operators people often meet.
 _HINTS = {

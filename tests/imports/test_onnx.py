@@ -109,7 +109,7 @@ def unnamed(data: Any) -> Any:
     return data
 
 
-def agree(file: Path, model_file: str) -> Analysis:
+def agree(file: Path, model_file: str, **inferred: Any) -> Analysis:
     """The imported model runs as the model file does, row for row (but for names): the
     same kinds, layer parameters, shapes, MACs and fields, totals and warnings; and its
     shapes are those ONNX's shape inference gives."""
@@ -119,13 +119,18 @@ def agree(file: Path, model_file: str) -> Analysis:
     assert got.totals == expected.totals
     assert [w.code for w in got.warnings] == [w.code for w in expected.warnings]
     assert got.receptive_field == expected.receptive_field
-    assert inferred_agrees(file, got) > 0
+    assert inferred_agrees(file, got, **inferred) > 0
     return got
 
 
-def inferred_agrees(file: Path, analysis: Analysis) -> int:
-    """Check every named row's output shape, and the network's, against
-    onnx.shape_inference; how many rows were checked."""
+def inferred_agrees(
+    file: Path, analysis: Analysis, written: dict[str, str] | None = None, last: Sequence[str] = ()
+) -> int:
+    """Check every row named after a node, and the network's output, against
+    onnx.shape_inference; how many rows were checked. `written`: the value a row writes
+    where it is another node's (a row of several nodes is named after the first); `last`:
+    the rows on channels last (between Transposes), whose shapes convcalc keeps channels
+    first."""
     model = onnx.load(file)
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph
     shapes = {
@@ -136,7 +141,10 @@ def inferred_agrees(file: Path, analysis: Analysis) -> int:
     checked = 0
     for row in analysis.rows:
         if row.name in outputs:
-            assert shapes[outputs[row.name]][1:] == row.output_shape, row.name
+            shape = shapes[(written or {}).get(row.name, outputs[row.name])][1:]
+            if row.name in last:
+                shape = (shape[-1], *shape[:-1])
+            assert shape == row.output_shape, row.name
             checked += 1
     assert shapes[inferred.output[0].name][1:] == analysis.output_shape
     return checked
@@ -776,6 +784,197 @@ def test_opset_10_attributes(tmp_path: Path) -> None:
         {"upsample": {"scale_factor": 2}},
     ]
     assert inferred_agrees(file, imported(file)) == 4
+
+
+# -- the operations of today's CNNs ---------------------------------------------------------
+
+
+def test_a_squeeze_and_excitation_gate_and_numbers(tmp_path: Path) -> None:
+    # x · sigmoid(fc2(relu(fc1(mean(x))))), as timm writes it, with x·1 and x/1 on the way
+    # (numbers: no rows) and a HardSigmoid gate as MobileNetV3's.
+    nodes = [
+        node("Conv", ["x", "w"], "c", kernel_shape=[3, 3], pads=[1] * 4),
+        node("ReduceMean", ["c"], "m", axes=[2, 3], keepdims=1),
+        node("Conv", ["m", "w1", "b1"], "f1", kernel_shape=[1, 1]),
+        node("Relu", ["f1"], "r"),
+        node("Conv", ["r", "w2", "b2"], "f2", kernel_shape=[1, 1]),
+        node("Mul", ["f2", "one"], "f3"),
+        node("Div", ["f3", "one"], "f4"),
+        node("HardSigmoid", ["f4"], "g", alpha=1 / 6),
+        node("Mul", ["c", "g"], "y"),
+    ]
+    inits = [weight("w", 8, 3, 3, 3), weight("w1", 2, 8, 1, 1), weight("b1", 2)]
+    inits += [weight("w2", 8, 2, 1, 1), weight("b2", 8), floats("one", 1)]
+    got = agree(
+        save(tmp_path, nodes, inits),
+        """\
+        input: [3, 32, 32]
+        layers:
+          - conv: {name: c, out_channels: 8, kernel_size: 3, padding: 1, bias: false}
+          - adaptive_avg_pool: {output_size: 1}
+          - conv: {out_channels: 2, kernel_size: 1}
+          - relu
+          - conv: {out_channels: 8, kernel_size: 1}
+          - hardsigmoid: {name: g}
+          - mul: {from: [c, g]}
+        """,
+    )
+    assert got.rows[-1].global_context and got.output_shape == (8, 32, 32)
+
+
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_a_mean_over_space_is_a_global_pool(tmp_path: Path, keepdims: int) -> None:
+    nodes = [node("ReduceMean", ["x"], "y", axes=[-1, 2], keepdims=keepdims)]
+    file = save(tmp_path, nodes)
+    pool = {"adaptive_avg_pool": {"name": "y", "output_size": 1}}
+    flat = [{"flatten": {"name": "y_1"}}] if not keepdims else []
+    assert read_onnx(str(file))["layers"] == [pool, *flat]
+    assert imported(file).output_shape == ((3,) if not keepdims else (3, 1, 1))
+
+
+def test_layer_scale_split_slice_and_shuffle(tmp_path: Path) -> None:
+    # ShuffleNetV2's unit: split the channels in two halves (a Slice each, as the
+    # exporter writes x.chunk), convolve one, concatenate, shuffle; then a layer scale,
+    # and a Split into three of which the middle is unused.
+    nodes = [
+        node("Slice", ["x", "zero", "four", "one"], "left"),
+        node("Slice", ["x", "four", "big", "one"], "right"),
+        node("Conv", ["right", "w"], "c", kernel_shape=[1, 1]),
+        node("Concat", ["left", "c"], "cat", axis=1),
+        node("Reshape", ["cat", "grouped"], "g"),
+        node("Transpose", ["g"], "t", perm=[0, 2, 1, 3, 4]),
+        node("Reshape", ["t", "back"], "s"),
+        node("Mul", ["gamma", "s"], "scaled"),
+        helper.make_node("Split", ["scaled", "parts"], ["a", "b", "c2"], name="split", axis=1),
+        node("Concat", ["a", "c2"], "y", axis=1),
+    ]
+    inits = [ints("zero", 0), ints("four", 4), ints("big", 2**62), ints("one", 1)]
+    inits += [weight("w", 4, 4, 1, 1), ints("grouped", 1, 2, 4, 16, 16)]
+    inits += [ints("back", 1, 8, 16, 16), weight("gamma", 8, 1, 1), ints("parts", 2, 3, 3)]
+    file = save(tmp_path, nodes, inits, shape=[1, 8, 16, 16])
+    agree(
+        file,
+        """\
+        input: [8, 16, 16]
+        layers:
+          - channel_slice: {name: left, end: 4}
+          - channel_slice: {name: right, from: input, start: 4}
+          - conv: {name: c, out_channels: 4, kernel_size: 1, bias: false}
+          - concat: {from: [left, c]}
+          - channel_shuffle: {groups: 2}
+          - scale: {name: scale}
+          - channel_slice: {name: a, end: 2}
+          - channel_slice: {name: c2, from: scale, start: 5, end: 8}
+          - concat: {from: [a, c2]}
+        """,
+        written={"g": "s"},
+    )
+    layers = read_onnx(str(file))["layers"]
+    assert layers[4] == {"channel_shuffle": {"name": "g", "groups": 2}}
+    assert [next(iter(layer)) for layer in layers].count("channel_slice") == 4
+
+
+def test_channels_last_between_transposes(tmp_path: Path) -> None:
+    # ConvNeXt's block: a depthwise conv, then on channels last LayerNorm, Linear, GELU
+    # (written out with Erf), Linear, layer scale, then channels first again and add.
+    nodes = [
+        node("Conv", ["x", "dw", "db"], "dw_out", kernel_shape=[7, 7], pads=[3] * 4, group=8),
+        node("Transpose", ["dw_out"], "last", perm=[0, 2, 3, 1]),
+        node("LayerNormalization", ["last", "ln_w", "ln_b"], "ln", axis=-1, epsilon=1e-6),
+        node("Transpose", ["fc1_w"], "fc1_t", perm=[1, 0]),
+        node("MatMul", ["ln", "fc1_t"], "fc1"),
+        node("Add", ["fc1_b", "fc1"], "fc1_out"),
+        node("Div", ["fc1_out", "sqrt2"], "d"),
+        node("Erf", ["d"], "e"),
+        node("Add", ["e", "one"], "e1"),
+        node("Mul", ["fc1_out", "e1"], "m"),
+        node("Mul", ["m", "half"], "gelu"),
+        node("MatMul", ["gelu", "fc2_w"], "fc2"),
+        node("Mul", ["fc2", "gamma"], "scaled"),
+        node("Transpose", ["scaled"], "first", perm=[0, 3, 1, 2]),
+        node("Add", ["first", "x"], "y"),
+    ]
+    inits = [weight("dw", 8, 1, 7, 7), weight("db", 8), weight("ln_w", 8), weight("ln_b", 8)]
+    inits += [weight("fc1_w", 32, 8), weight("fc1_b", 32), floats("sqrt2", 2**0.5)]
+    inits += [floats("one", 1), floats("half", 0.5), weight("fc2_w", 32, 8), weight("gamma", 8)]
+    file = save(tmp_path, nodes, inits, shape=[1, 8, 16, 16])
+    got = agree(
+        file,
+        """\
+        input: [8, 16, 16]
+        layers:
+          - conv: {out_channels: 8, kernel_size: 7, padding: 3, groups: 8}
+          - layer_norm: {eps: 1.0e-6}
+          - conv: {out_channels: 32, kernel_size: 1}
+          - gelu
+          - conv: {out_channels: 8, kernel_size: 1, bias: false}
+          - scale: {name: scaled}
+          - add: {from: [scaled, input]}
+        """,
+        written={"fc1": "fc1_out", "d": "gelu"},
+        last=["ln", "fc1", "d", "fc2", "scaled"],
+    )
+    # 8·49 + 8, 2·8, 8·32 + 32, 32·8, 8.
+    assert got.totals.params == 400 + 16 + 288 + 256 + 8
+
+
+def test_names_from_the_exporters_scopes(tmp_path: Path) -> None:
+    # A module's one row takes its name; rows beside others in a module with modules
+    # inside it, and merges, add their own part; a repeat keeps the exporter's count.
+    nodes = [
+        node("Conv", ["x", "w"], "/layer1/layer1.0/conv1/Conv", kernel_shape=[1, 1]),
+        node(
+            "BatchNormalization",
+            ["/layer1/layer1.0/conv1/Conv", *"sbmv"],
+            "/layer1/layer1.0/bn1/BatchNormalization",
+        ),
+        node("Relu", ["/layer1/layer1.0/bn1/BatchNormalization"], "/layer1/layer1.0/bn1/act/Relu"),
+        node("Add", ["/layer1/layer1.0/bn1/act/Relu", "x"], "/layer1/layer1.0/Add"),
+        node("Relu", ["/layer1/layer1.0/Add"], "/layer1/layer1.0/Relu"),
+        node("Relu", ["/layer1/layer1.0/Relu"], "/layer1/layer1.0/Relu_1"),
+        node("Concat", ["/layer1/layer1.0/Relu_1"], "/Concat", axis=1),  # no row: x itself
+        node("Identity", ["/Concat"], "y"),
+    ]
+    inits = [weight("w", 3, 3, 1, 1), *(weight(name, 3) for name in "sbmv")]
+    layers = read_onnx(str(save(tmp_path, nodes, inits)))["layers"]
+    assert [next(iter(layer.values()))["name"] for layer in layers] == [
+        "layer1.0.conv1",
+        "layer1.0.bn1.batch_norm",
+        "layer1.0.bn1.act",
+        "layer1.0.add",
+        "layer1.0.relu",
+        "layer1.0.relu_1",
+        "y",
+    ]
+
+
+def test_graphs_that_do_not_nest_several_outputs_and_dead_branches(tmp_path: Path) -> None:
+    # a and b each feed two merges outside each other's branches (as HRNet's exchanges);
+    # the graph has two outputs, and a branch no output reads.
+    nodes = [
+        node("Conv", ["x", "w"], "a", kernel_shape=[1, 1]),
+        node("Conv", ["x", "w3"], "b", kernel_shape=[3, 3], pads=[1] * 4),
+        node("Add", ["a", "b"], "p"),
+        node("Mul", ["b", "a"], "q"),
+        node("Conv", ["p", "w2"], "dead", kernel_shape=[1, 1]),
+        node("Concat", ["q", "p", "a"], "out", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("out", "p")],
+        [weight("w", 3, 3, 1, 1), weight("w3", 3, 3, 3, 3), weight("w2", 5, 3, 1, 1)],
+    )
+    file = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), file)
+    document = read_onnx(str(file))
+    assert document["outputs"] == ["out", "p"]
+    assert document["dropped"] == ["dead"] and document["unused_params"] == {"dead": 15}
+    got = imported(file)
+    assert [(o.name, o.shape) for o in got.outputs] == [("out", (9, 8, 8)), ("p", (3, 8, 8))]
+    assert got.totals.params == 9 + 81 and got.totals.unused_params == 15
+    assert {w.code for w in got.warnings} >= {"dead-branches", "unused-parameters"}
 
 
 # -- what it refuses, naming the node ---------------------------------------------------
