@@ -16,13 +16,15 @@ and read by `convcalc net`'s ONNX importer. Against the module itself:
   channels last, where a Linear is a 1×1 convolution row), and every row with parameters
   is named so, or in the module that holds them (`features.1.0.mul`, a layer scale);
 - the MACs are half the FLOPs torch.utils.flop_counter counts (convolutions and matrix
-  products, SPEC §3).
+  products, SPEC §3);
+- for a sample of models (FIELDS), the fields and global context of a sample of rows
+  are what gradients show on a linear twin of the module (twin.py).
 
 The models the importer still refuses are listed with the one line it says.
 
-Exports are slow (a few seconds for the large ones) and large (VGG's is 0.5 GB): each
-file is written to the test's own temporary directory and removed once read. The models
-with the largest files are marked slow.
+Exports are slow (seconds a model) and large (VGG's is 0.5 GB): each file is written to
+the test's own temporary directory and removed once read. A quick run (`-m 'not slow'`)
+checks a model for each pattern.
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ pytest.importorskip("onnx")
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from tests.zoo.twin import _calls, call_of  # noqa: E402
+from tests.zoo.twin import (  # noqa: E402
+    _calls,
+    call_of,
+    check_fields,
+    linear_twin,
+    sample,
+    units,
+)
 
 SMALL = (3, 64, 64)
 VIDEO = (3, 8, 64, 64)
@@ -181,30 +190,51 @@ REFUSED = {
     "timm:skresnet18": r"node '/layer1/layer1.0/conv1/Unsqueeze' \(Unsqueeze, .*cannot follow",
 }
 
-#: The models whose files are largest (over 250 MB), or slowest to export.
-SLOW = {
-    *(f"tv:vgg{depth}{bn}" for depth in (11, 13, 16, 19) for bn in ("", "_bn")),
-    "tv:alexnet",
-    "tv:convnext_base",
-    "tv:convnext_large",
-    "tv:regnet_x_16gf",
-    "tv:regnet_x_32gf",
-    "tv:regnet_y_16gf",
-    "tv:regnet_y_32gf",
-    "tv:resnext101_32x8d",
-    "tv:resnext101_64x4d",
-    "tv:wide_resnet50_2",
-    "tv:wide_resnet101_2",
-    "tv:efficientnet_b7",
-    "tv:efficientnet_v2_l",
-    "tv:efficientnet_v2_m",
-    "tv:video.s3d",
+#: The models checked in a quick run, one for each pattern the importer follows (SE gates
+#: with sigmoid and hard sigmoid, layer scale, channels last, shuffles, slices and splits,
+#: dense and non-nesting graphs, global means, TF "same" padding, several outputs, 3-D);
+#: exporting takes seconds a model, so the others are marked slow (CI runs them all).
+QUICK = {
+    "tv:resnet18",
+    "tv:densenet121",
+    "tv:googlenet",
+    "tv:efficientnet_b0",
+    "tv:mobilenet_v3_small",
+    "tv:mnasnet0_5",
+    "tv:shufflenet_v2_x0_5",
+    "tv:convnext_tiny",
+    "tv:regnet_y_400mf",
+    "tv:squeezenet1_1",
+    "tv:segmentation.lraspp_mobilenet_v3_large",
+    "tv:video.r3d_18",
+    "timm:seresnet18",
+    "timm:tf_efficientnet_b0",
+    "timm:convnext_atto",
+    "timm:cspresnet50",
+    "timm:hrnet_w18_small",
+    "timm:ghostnet_100",
+    "timm:mixnet_s",
+    "timm:dpn48b",
+    "timm:ecaresnet26t",
+}
+
+
+#: The models whose fields are checked by gradients too: SE gates, a shuffle, channels
+#: last, dense concatenations, HRNet's exchanges. (timm's SE blocks pool with
+#: `x.mean`, which the linear twin does not take for a global path.)
+FIELDS = {
+    "tv:resnet18",
+    "tv:mobilenet_v3_small",
+    "tv:shufflenet_v2_x0_5",
+    "tv:convnext_tiny",
+    "tv:densenet121",
+    "timm:hrnet_w18_small",
 }
 
 
 def _cases() -> list[Any]:
     keys = [f"tv:{name}" for name in TORCHVISION] + [f"timm:{name}" for name in TIMM]
-    return [pytest.param(key, marks=pytest.mark.slow) if key in SLOW else key for key in keys]
+    return [key if key in QUICK else pytest.param(key, marks=pytest.mark.slow) for key in keys]
 
 
 def build(key: str, torchvision: Any, timm: Any) -> tuple[nn.Module, tuple[int, ...]]:
@@ -296,6 +326,21 @@ def check(analysis: Analysis, module: nn.Module) -> None:
     assert checked >= len(analysis.rows) // 2
 
 
+def check_fields_sample(analysis: Analysis, module: nn.Module) -> None:
+    """The fields and global context of a sample of the rows with a field named after
+    calls (the first, the last, evenly spaced ones between), at a few units each, are
+    what gradients show on the module's thin linear twin (twin.py). Calls on channels
+    last (ConvNeXt's) are left out: the twin's units are the call's."""
+    shapes = _calls(module, analysis.input_shape, lambda sub, x, output: tuple(output.shape[1:]))
+    rows = [
+        row.qualified_name
+        for row in analysis.rows
+        if row.fields is not None and shapes.get(row.qualified_name) == row.output_shape
+    ]
+    probes = [(name, unit) for name in sample(rows, 8) for unit in units(shapes[name])]
+    check_fields(analysis, linear_twin(module, thin=True), probes)
+
+
 @pytest.mark.parametrize("key", _cases())
 def test_exported_models_read_back(key: str, torchvision: Any, timm: Any, tmp_path: Path) -> None:
     got, module = imported(key, torchvision, timm, tmp_path)
@@ -307,6 +352,8 @@ def test_exported_models_read_back(key: str, torchvision: Any, timm: Any, tmp_pa
     if isinstance(got, ConvcalcError):
         pytest.fail(str(got))
     check(got, module)
+    if key in FIELDS:
+        check_fields_sample(got, module)
 
 
 def test_the_counts_the_readme_gives() -> None:
