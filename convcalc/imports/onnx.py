@@ -17,6 +17,7 @@ import importlib
 import math
 import os
 import struct
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,13 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convcalc.errors import ConvcalcError, Where
-from convcalc.imports.graph import Node, graph_document
+from convcalc.imports.graph import MERGES, Node, graph_document
 from convcalc.imports.onnx_constants import (
     SUBGRAPH_TYPES,
     Attributes,
     Constants,
     Operation,
     integers,
+    module_scope,
     node_label,
     operator_name,
     reals,
@@ -141,12 +143,13 @@ def _same(size: int, kernel: int, stride: int, dilation: int, lower: bool) -> tu
 
 @dataclass(frozen=True)
 class _Op:
-    """A node being translated: where it is, its attributes, and its data input."""
+    """A node being translated: where it is, its attributes, and its data inputs."""
 
     index: int
     node: NodeProto
     attrs: Attributes
-    value: str  # the value of the network it reads (after folded nodes)
+    reads: tuple[str, ...]  # the computed values it reads, as the file names them
+    value: str  # the first of them, after the nodes that pass it on unchanged
     shape: Shape  # that value's shape, channels first, without the batch
 
     @property
@@ -157,11 +160,26 @@ class _Op:
 @dataclass(frozen=True)
 class _Layer:
     """A node's translation: a layer entry, the initializers that are its parameters,
-    and the value it writes (a later node's, when that one is folded into it)."""
+    the value it writes (a later node's, when that one is folded into it), and what
+    names its row in its module where the node's own name does not."""
 
     entry: Any
     params: tuple[str, ...] = ()
     output: str | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A row as it is found: the node it comes from, and what `graph.Node` needs but
+    its name, which is known once every row of its module is."""
+
+    node: str  # the ONNX node's name
+    label: str  # what names it within its module ("": the node's own part of its name)
+    entry: Any
+    inputs: tuple[str, ...]
+    output: str
+    params: int  # the parameters its initializers hold
 
 
 #: Elementwise operators that are a convcalc kind as they are.
@@ -203,9 +221,14 @@ class _Importer:
         # A Pad's output → its [before, after] pairs per spatial axis and its mode,
         # for the Conv or pool that takes them as its own padding.
         self.pads: dict[str, tuple[tuple[tuple[int, int], ...], str]] = {}
-        self.skip_to: dict[str, str] = {}  # a folded Pad's output → its input
+        # A value that is another one unchanged (a folded Pad's output, x·1, a Transpose
+        # to channels last) → that one.
+        self.skip_to: dict[str, str] = {}
+        # Values in channels-last layout (after a Transpose such as ConvNeXt's permute);
+        # their shapes are kept channels first, as convcalc's layers see them.
+        self.last: set[str] = set()
         self.batch: int | None = None
-        self.nodes: list[Node] = []
+        self.rows: list[_Row] = []
 
     # -- errors and values ----------------------------------------------------------
 
@@ -334,13 +357,8 @@ class _Importer:
         if not self.operations:
             raise self.fail(None, "the graph has no nodes")
         source, shape = self.input(input_shape)
-        if len(self.outputs) != 1:
-            names = ", ".join(map(shown, self.outputs)) or "none"
-            raise self.fail(
-                None,
-                f"the graph has {len(self.outputs)} outputs ({names}); convcalc follows a "
-                "network with one",
-            )
+        if not self.outputs:
+            raise self.fail(None, "the graph has no outputs")
         self.shapes[source] = shape
         self.data.add(source)
         for operation in self.operations:
@@ -358,27 +376,85 @@ class _Importer:
                 self.follow(index, node, reads)
             except ConvcalcError as error:
                 raise error.at(Where(node_label(node, index), self.file)) from None
-        (output,) = self.outputs
-        if output not in self.shapes:
-            raise self.fail(
-                None, f"the output {shown(output)} does not depend on the input {shown(source)}"
-            )
+        outputs = []
+        for output in self.outputs:
+            value = self.skip_to.get(output, output)
+            if value not in self.shapes:
+                raise self.fail(
+                    None,
+                    f"the output {shown(output)} does not depend on the input {shown(source)}",
+                )
+            if output in self.last:
+                raise self.fail(
+                    None, f"the output {shown(output)} is channels last; convcalc's are first"
+                )
+            outputs.append(value)
+        # Names the exporter made up (TorchScript numbers its values) name no output.
+        names = [] if len(outputs) == 1 else [o if not o.isdigit() else "" for o in self.outputs]
+        nodes, held = self.named_rows()
         try:
-            graph = graph_document(self.nodes, source, [self.skip_to.get(output, output)])
+            graph = graph_document(nodes, source, outputs, names)
         except ConvcalcError as error:
             raise error.at(Where("", self.file)) from None
-        return {"name": Path(self.file).stem, "input": list(shape), **graph}
+        unused: dict[str, int] = {}
+        for name in graph.get("dropped", []):
+            if held.get(name):
+                unused[name] = held[name]
+        extra = {"unused_params": unused} if unused else {}
+        return {"name": Path(self.file).stem, "input": list(shape), **graph, **extra}
+
+    def named_rows(self) -> tuple[list[Node], dict[str, int]]:
+        """The rows as graph nodes, each named by the module it runs in (SPEC §6.1), and
+        the parameters each name holds.
+
+        A row is named by its module's qualified name where it is the one row of that
+        module (`layer1.0.conv1`); a merge, or a row beside others in its module, by the
+        module and its own part (`layer1.0.add`, `se.sigmoid`). A node whose name is not
+        the exporter's keeps it."""
+        scopes = [module_scope(row.node) for row in self.rows]
+        # Modules with modules inside them (an SE block, timm's BatchNormAct2d): their
+        # name is their output's, which their own rows do not write.
+        containers: set[str] = set()
+        for operation in self.operations:
+            scope = module_scope(operation.node.name)
+            parts = scope[0].split(".") if scope else []
+            containers.update(".".join(parts[:end]) for end in range(1, len(parts)))
+        layers = Counter(
+            scope[0]
+            for scope, row in zip(scopes, self.rows, strict=True)
+            if scope and row.entry not in MERGES
+        )
+        nodes = []
+        held: dict[str, int] = {}
+        for scope, row in zip(scopes, self.rows, strict=True):
+            if scope is None:
+                name = row.node
+            else:
+                path, own = scope
+                # `Add_1`: the exporter counts the repeats of an operator in a module.
+                operator, _, count = own.partition("_")
+                part = row.label or _OWN_PARTS.get(operator, operator.lower())
+                if count.isdigit():
+                    part += f"_{count}"
+                if (
+                    path
+                    and row.entry not in MERGES
+                    and layers[path] == 1
+                    and path not in containers
+                ):
+                    name = path
+                else:
+                    name = f"{path}.{part}" if path else part
+            nodes.append(Node(name, row.entry, row.inputs, row.output))
+            held[name] = held.get(name, 0) + row.params
+        return nodes, held
 
     def follow(self, index: int, node: NodeProto, reads: list[str]) -> None:
         """Translate one node that reads the network's values."""
         value = self.skip_to.get(reads[0], reads[0])
-        op = _Op(index, node, Attributes(node), value, self.shapes[value])
+        op = _Op(index, node, Attributes(node), tuple(reads), value, self.shapes[value])
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(op, f"convcalc cannot follow operators of domain {shown(node.domain)}")
-        self.check_outputs(op)
-        if node.op_type in ("Add", "Sum", "Concat"):
-            self.merge(op, reads)
-            return
         handler = _HANDLERS.get(node.op_type)
         if handler is None:
             raise self.fail(
@@ -386,24 +462,44 @@ class _Importer:
                 f"convcalc cannot follow the operator {operator_name(node.op_type)}"
                 + _HINTS.get(node.op_type, "")
                 + "; it follows "
-                + ", ".join(sorted([*_HANDLERS, "Add", "Sum", "Concat"])),
+                + ", ".join(sorted(_HANDLERS)),
             )
-        if len(reads) > 1:
+        if node.op_type != "Split":
+            self.check_outputs(op)
+        if node.op_type not in _SEVERAL_INPUTS:
+            if len(reads) > 1:
+                raise self.fail(
+                    op,
+                    f"reads {len(reads)} computed values ({', '.join(map(shown, reads))}) where "
+                    "convcalc follows one, its first input (the others must be constants)",
+                )
+            if node.input[0] != reads[0]:
+                position = list(node.input).index(reads[0])
+                raise self.fail(
+                    op,
+                    f"reads the computed value {shown(reads[0])} as its input {position}; "
+                    "convcalc follows a node's first input (the others must be constants)",
+                )
+        last = [name in self.last for name in reads]
+        if any(last) and (not all(last) or node.op_type not in _CHANNELS_LAST):
             raise self.fail(
                 op,
-                f"reads {len(reads)} computed values ({', '.join(map(shown, reads))}) where "
-                "convcalc follows one, its first input (the others must be constants)",
-            )
-        if node.input[0] != reads[0]:
-            position = list(node.input).index(reads[0])
-            raise self.fail(
-                op,
-                f"reads the computed value {shown(reads[0])} as its input {position}; convcalc "
-                "follows a node's first input (the others must be constants)",
+                f"reads {shown(reads[last.index(True)])}, which is channels last (after a "
+                "Transpose); convcalc follows LayerNormalization, MatMul, elementwise "
+                "operators and a Transpose back to channels first there"
+                + ("" if all(last) else ", and never a mix of channels first and last"),
             )
         translated = handler(self, op)
         if translated is not None:
             self.add_layer(op, translated)
+        if all(last) and node.op_type != "Transpose":
+            # What reads channels last writes channels last.
+            written = [translated.output] if translated and translated.output else []
+            self.last.update(name for name in [*node.output, *written] if name)
+
+    def transparent(self, op: _Op) -> None:
+        """The node passes its value on unchanged, for convcalc: no row."""
+        self.skip_to[op.node.output[0]] = op.value
 
     def input(self, override: Shape | None) -> tuple[str, Shape]:
         """The network's input (the graph input that is not an initializer) and its
@@ -465,16 +561,12 @@ class _Importer:
         readers = self.consumers.get(name, [])
         return readers[0] if len(readers) == 1 and name not in self.outputs else None
 
-    def merge(self, op: _Op, reads: list[str]) -> None:
+    def merge(self, op: _Op) -> None:
+        """Add, Sum, Concat or Mul of computed values: a merge row. Mul broadcasts (an SE
+        gate C×1×1 times a C×H×W map); the others take equal shapes but for the
+        concatenated channels."""
         node = op.node
-        if len(reads) != len(node.input):
-            raise self.fail(
-                op,
-                f"{node.op_type} with a constant is not a convcalc layer (a bias add is "
-                "followed only right after MatMul); convcalc adds or concatenates computed "
-                "values",
-            )
-        values = [self.skip_to.get(name, name) for name in reads]
+        values = [self.skip_to.get(name, name) for name in op.reads]
         shapes = [self.shapes[value] for value in values]
         described = ", ".join(map(format_shape, shapes))
         if node.op_type == "Concat":
@@ -489,6 +581,14 @@ class _Importer:
                 raise self.fail(op, f"inputs differ in spatial size: {described}")
             result: Shape = (sum(s[0] for s in shapes), *shapes[0][1:])
             entry = "concat"
+        elif node.op_type == "Mul":
+            if any(len(s) != len(shapes[0]) for s in shapes) or any(
+                len(set(sizes) - {1}) > 1 for sizes in zip(*shapes, strict=True)
+            ):
+                raise self.fail(
+                    op, f"multiplies inputs of shapes that do not broadcast ({described})"
+                )
+            result, entry = tuple(map(max, zip(*shapes, strict=True))), "mul"
         else:
             if any(s != shapes[0] for s in shapes):
                 raise self.fail(
@@ -499,18 +599,19 @@ class _Importer:
             self.skip_to[node.output[0]] = values[0]
             return
         self.shapes[node.output[0]] = result
-        self.nodes.append(Node(node.name, entry, tuple(values), node.output[0]))
+        self.rows.append(_Row(node.name, "", entry, tuple(values), node.output[0], 0))
 
-    def add_layer(self, op: _Op, layer: _Layer) -> None:
-        """Apply the layer to its input with convcalc's arithmetic, check its parameters
-        against the initializers, and record it."""
+    def add_layer(self, op: _Op, layer: _Layer, source: str | None = None) -> None:
+        """Apply the layer to its input (the node's, or `source`) with convcalc's
+        arithmetic, check its parameters against the initializers, and record it."""
         from convcalc.loader import build_layer
 
+        source = source or op.value
         kind, given = (
             (layer.entry, {}) if isinstance(layer.entry, str) else next(iter(layer.entry.items()))
         )
         try:
-            effect = build_layer(kind, dict(given)).apply(op.shape)
+            effect = build_layer(kind, dict(given)).apply(self.shapes[source])
         except ConvcalcError as error:
             where = error.where.path if error.where and error.where.path != kind else ""
             message = f"{kind}.{where}: {error.message}" if where else error.message
@@ -524,7 +625,257 @@ class _Importer:
             )
         output = layer.output or op.node.output[0]
         self.shapes[output] = effect.output_shape
-        self.nodes.append(Node(op.node.name, layer.entry, (op.value,), output))
+        self.rows.append(_Row(op.node.name, layer.label, layer.entry, (source,), output, held))
+
+    # -- arithmetic: merges, constants, patterns ----------------------------------------
+
+    def constant_input(self, op: _Op) -> tuple[str, tuple[int, ...]]:
+        """The one input of a two-input node that is no computed value, and its shape."""
+        others = [name for name in op.node.input if name not in op.reads]
+        if len(op.node.input) != 2 or len(others) != 1 or not others[0]:
+            raise self.fail(op, f"has {len(op.node.input)} inputs; ONNX gives it two")
+        return others[0], self.constants.shape(others[0], "its constant input")
+
+    def number(self, name: str) -> float | None:
+        """A constant of one element, as a float; None for any other."""
+        if math.prod(self.constants.shape(name, "its constant input")) != 1:
+            return None
+        value = self.constants.value(name, "its constant input")
+        return float(value.reshape(-1)[0])
+
+    def add(self, op: _Op) -> _Layer | None:
+        """Computed values added (a merge), or a number added to one (shape-preserving and
+        without parameters: no row, as the PyTorch importer does)."""
+        if len(op.reads) > 1 or op.node.op_type == "Sum":
+            self.merge(op)
+            return None
+        _, dims = self.constant_input(op)
+        if math.prod(dims) != 1:
+            raise self.fail(
+                op,
+                f"adds a constant of shape {list(dims)}; convcalc follows an Add of computed "
+                "values, of a number, or of a bias right after MatMul",
+            )
+        self.transparent(op)
+        return None
+
+    def subtract(self, op: _Op) -> _Layer | None:
+        """A number taken from a computed value: no row, as a number added."""
+        if len(op.reads) > 1 or op.node.input[0] != op.reads[0]:
+            raise self.fail(op, "subtracts a computed value; convcalc follows x − a number")
+        return self.add(op)
+
+    def concat(self, op: _Op) -> _Layer | None:
+        if len(op.reads) != len(op.node.input):
+            raise self.fail(
+                op, "concatenates a constant with computed values; convcalc concatenates these"
+            )
+        self.merge(op)
+        return None
+
+    def mul(self, op: _Op) -> _Layer | None:
+        """x·y of computed values is a `mul` merge (an SE gate); x times a number passes
+        x on (no row); x times one factor per channel (layer scale) is `scale`."""
+        if len(op.reads) > 1:
+            self.merge(op)
+            return None
+        name, dims = self.constant_input(op)
+        if math.prod(dims) == 1:
+            self.transparent(op)
+            return None
+        # The factor's axes line up with the value's from the last (numpy's broadcasting):
+        # a per-channel one has C on the channel axis and 1 on every other.
+        channels = len(op.shape) if op.reads[0] in self.last else 1
+        rank = len(op.shape) + 1
+        axis = len(dims) - (rank - channels)
+        if axis >= 0 and dims[axis] == op.shape[0] and math.prod(dims) == op.shape[0]:
+            return _Layer("scale", (name,))
+        raise self.fail(
+            op,
+            f"multiplies {format_shape(op.shape)} by a constant of shape {list(dims)}; convcalc "
+            "follows a product of computed values, by a number, or by one factor per channel",
+        )
+
+    def div(self, op: _Op) -> _Layer | None:
+        """x / a number: GELU where the exporter writes it out (x/√2 → Erf → +1 → ·x →
+        ·½), else x passed on (no row)."""
+        if len(op.reads) > 1 or op.node.input[0] != op.reads[0]:
+            raise self.fail(op, "divides by a computed value; convcalc follows x / a number")
+        name, _ = self.constant_input(op)
+        divisor = self.number(name)
+        if divisor is None:
+            raise self.fail(
+                op, "divides by a constant of several values; convcalc follows x / a number"
+            )
+        if math.isclose(divisor, math.sqrt(2), rel_tol=1e-6):
+            gelu = self.erf_gelu(op)
+            if gelu is not None:
+                return gelu
+        self.transparent(op)
+        return None
+
+    def erf_gelu(self, op: _Op) -> _Layer | None:
+        """GELU as PyTorch's exporter writes it before opset 20: x·½·(1 + erf(x/√2))."""
+        x = op.node.input[0]
+        chain = [op.node]
+        for op_type, other in (("Erf", None), ("Add", 1.0), ("Mul", x), ("Mul", 0.5)):
+            reader = self.only_consumer(chain[-1].output[0])
+            if reader is None or reader.op_type != op_type:
+                return None
+            rest = [name for name in reader.input if name != chain[-1].output[0]]
+            if other is None:
+                if rest:
+                    return None
+            elif len(rest) != 1 or (
+                rest[0] != other if isinstance(other, str) else self.number(rest[0]) != other
+            ):
+                return None
+            chain.append(reader)
+        for folded in chain[1:]:
+            self.folded.add(self.producers[folded.output[0]].index)
+        return _Layer("gelu", output=chain[-1].output[0])
+
+    def reduce(self, op: _Op) -> _Layer | None:
+        """A mean (or max) over every spatial axis is a global pooling; without keepdims,
+        then a flatten."""
+        rank = len(op.shape) + 1
+        if self.opset >= 18:
+            given = self.optional(op, 1, "axes")
+            axes = None if given is None else integers(given, "its axes")
+        else:
+            axes = op.attrs.integers("axes", None)
+        spatial = list(range(2, rank))
+        chosen = sorted({a % rank for a in axes if -rank <= a < rank}) if axes else None
+        if not spatial or chosen != spatial or len(set(axes or [])) != len(spatial):
+            raise self.fail(
+                op,
+                f"reduces axes {axes if axes else 'all'} of {format_shape(op.shape)} (without "
+                "the batch); convcalc follows a reduction over every spatial axis, a global pool",
+            )
+        kind = "adaptive_avg_pool" if op.node.op_type == "ReduceMean" else "adaptive_max_pool"
+        pool = {kind: {"output_size": 1}}
+        if op.attrs.integer("keepdims", 1):
+            return _Layer(pool)
+        pooled = f"{op.node.output[0]} (pooled)"  # a value of convcalc's, not the file's
+        self.add_layer(op, _Layer(pool, output=pooled))
+        self.add_layer(op, _Layer("flatten", label="flatten"), source=pooled)
+        return None
+
+    # -- channels: slices, splits, shuffles, channels last ------------------------------
+
+    def split(self, op: _Op) -> None:
+        """A Split of the channels: one `channel_slice` row per output used."""
+        rank = len(op.shape) + 1
+        axis = op.attrs.integer("axis", 0)
+        if not -rank <= axis < rank or axis % rank != 1:
+            raise self.fail(op, f"splits axis {axis}; convcalc splits the channels (axis 1)")
+        channels, count = op.shape[0], len(op.node.output)
+        if self.opset >= 13:
+            given = self.optional(op, 1, "split")
+            sizes = None if given is None else integers(given, "its split")
+        else:
+            sizes = op.attrs.integers("split", None)
+        if sizes is None:
+            # Equal parts, the last smaller where they do not divide (ONNX Split 18).
+            part = -(-channels // count)
+            sizes = [min(part, channels - part * k) for k in range(count)]
+        if len(sizes) != count or sum(sizes) != channels or min(sizes) < 1:
+            raise self.fail(op, f"splits {channels} channels into {sizes} for {count} outputs")
+        start = 0
+        for output, size in zip(op.node.output, sizes, strict=True):
+            if output and (output in self.consumers or output in self.outputs):
+                entry = {"channel_slice": {"start": start, "end": start + size}}
+                self.add_layer(op, _Layer(entry, output=output))
+            start += size
+
+    def slice(self, op: _Op) -> _Layer | None:
+        """x[:, a:b] (with every other axis whole) is a `channel_slice`; a Slice that
+        keeps everything passes x on."""
+        rank = len(op.shape) + 1
+        full = (self.batch or _BATCH, *op.shape)
+        starts = integers(self.required(op, 1, "starts"), "its starts")
+        ends = integers(self.required(op, 2, "ends"), "its ends")
+        given = self.optional(op, 3, "axes")
+        axes = list(range(len(starts))) if given is None else integers(given, "its axes")
+        given = self.optional(op, 4, "steps")
+        steps = [1] * len(starts) if given is None else integers(given, "its steps")
+        if not len(starts) == len(ends) == len(axes) == len(steps):
+            raise self.fail(op, "its starts, ends, axes and steps differ in length")
+        kept: tuple[int, int | None] | None = None
+        for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+            if not -rank <= axis < rank:
+                raise self.fail(op, f"axis {axis} is out of range for rank {rank}")
+            size = full[axis % rank]
+            first, stop, _ = slice(start, end).indices(size)
+            if step == 1 and axis % rank == 1:
+                kept = (start, None if end >= size else end)
+            elif step != 1 or first != 0 or stop != size:
+                raise self.fail(
+                    op,
+                    f"slices axis {axis} ({start}:{end}:{step}); convcalc follows a slice of "
+                    "the channels (axis 1) with step 1",
+                )
+        if kept is None:
+            self.transparent(op)
+            return None
+        params: dict[str, Any] = {} if kept[0] == 0 else {"start": kept[0]}
+        if kept[1] is not None:
+            params["end"] = kept[1]
+        return _Layer({"channel_slice": params})
+
+    def transpose(self, op: _Op) -> None:
+        """To channels last and back (ConvNeXt's permute around its LayerNorm and Linear
+        layers): no row; what lies between reads channels last."""
+        rank = len(op.shape) + 1
+        perm = op.attrs.integers("perm", list(range(rank))[::-1])
+        output = op.node.output[0]
+        back = [0, rank - 1, *range(1, rank - 1)]
+        if op.reads[0] in self.last and perm == back:
+            self.transparent(op)
+        elif op.reads[0] not in self.last and perm == [0, *range(2, rank), 1]:
+            self.transparent(op)
+            self.last.add(output)
+        elif perm == list(range(rank)):
+            self.transparent(op)
+        else:
+            raise self.fail(
+                op,
+                f"permutes axes {perm}; convcalc follows a Transpose to channels last and back, "
+                "and one between two Reshapes that shuffle channels",
+            )
+
+    def layer_norm(self, op: _Op) -> _Layer:
+        """LayerNormalization over the channels: at each position of a channels-last
+        value (ConvNeXt), or over the features of a flat one."""
+        rank = len(op.shape) + 1
+        axis = op.attrs.integer("axis", -1)
+        channels = rank - 1 if op.reads[0] in self.last else 1
+        if not -rank <= axis < rank or axis % rank != channels or rank - channels != 1:
+            raise self.fail(
+                op,
+                f"normalises axes {axis} on of {format_shape(op.shape)} (channels first); "
+                "convcalc's layer_norm is over the channels at each position",
+            )
+        params: dict[str, Any] = {}
+        bias = len(op.node.input) > 2 and bool(op.node.input[2])
+        if not bias:
+            params["bias"] = False
+        eps = _float(op.attrs.real("epsilon", 1e-5))
+        if eps != 1e-5:
+            params["eps"] = eps
+        weights = tuple(name for name in op.node.input[1:3] if name)
+        return _Layer({"layer_norm": params} if params else "layer_norm", weights)
+
+    def hard_sigmoid(self, op: _Op) -> _Layer:
+        alpha, beta = op.attrs.real("alpha", 0.2), op.attrs.real("beta", 0.5)
+        # PyTorch's hardsigmoid, relu6(x + 3)/6, is max(0, min(1, x/6 + ½)).
+        if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and beta == 0.5):
+            raise self.fail(
+                op,
+                f"has alpha {alpha:g} and beta {beta:g}; convcalc's hardsigmoid is PyTorch's "
+                "(alpha 1/6, beta 0.5)",
+            )
+        return _Layer("hardsigmoid")
 
     # -- operators ------------------------------------------------------------------
 
@@ -709,9 +1060,10 @@ class _Importer:
         )
         return _Layer({kind: {"output_size": 1}})
 
-    def pad(self, op: _Op) -> None:
+    def pad(self, op: _Op) -> _Layer | None:
         """A Pad of zeros (or of a mode a Conv's padding_mode has) folds into the one Conv
-        or pool that reads it: convcalc has no pad layer."""
+        or pool that reads it, as PyTorch writes that padding; any other Pad of the
+        spatial axes is a `pad` row."""
         mode = op.attrs.text("mode", "constant")
         rank = len(op.shape) + 1
         if self.opset < 11:
@@ -736,29 +1088,30 @@ class _Importer:
         if len(pads) != 2 * rank:
             raise self.fail(op, f"pads has {len(pads)} values for an input of rank {rank}")
         begins, ends = pads[:rank], pads[rank:]
+        if mode not in _PAD_MODES or any(p < 0 for p in pads) or any(begins[:2] + ends[:2]):
+            raise self.fail(
+                op,
+                "convcalc follows a Pad of the spatial axes by non-negative amounts, in mode "
+                f"constant, reflect, edge or wrap; here mode {shown(mode)}, pads {pads}",
+            )
+        pairs = tuple(zip(begins[2:], ends[2:], strict=True))
         reader = self.only_consumer(op.node.output[0])
         takers = ("Conv",) if mode != "constant" else ("Conv", "MaxPool", "AveragePool")
         if (
             fill != 0
-            or mode not in _PAD_MODES
-            or any(p < 0 for p in pads)
-            or any(begins[:2] + ends[:2])
             or reader is None
             or reader.op_type not in takers
             or reader.input[0] != op.node.output[0]
         ):
-            raise self.fail(
-                op,
-                "convcalc has no pad layer: it folds a Pad into the padding of the one "
-                f"{' or '.join(takers)} that reads it, when it pads only spatial axes, "
-                f"by non-negative amounts, with zeros (or mode reflect, edge or wrap into a "
-                f"Conv); here mode {shown(mode)}, value {fill:g}, pads {pads}"
-                + ("" if reader is None else f", read by {operator_name(reader.op_type)}"),
-            )
-        pairs = tuple(zip(begins[2:], ends[2:], strict=True))
+            params: dict[str, Any] = {"padding": _padding(pairs)}
+            if mode != "constant":
+                params["mode"] = _PAD_LAYER_MODES[mode]
+            if fill != 0:
+                params["value"] = _float(fill)
+            return _Layer({"pad": params})
         self.pads[op.node.output[0]] = (pairs, mode)
         self.skip_to[op.node.output[0]] = op.value
-        self.shapes[op.node.output[0]] = op.shape  # the reader's input, before its padding
+        return None
 
     def gemm(self, op: _Op) -> _Layer:
         if op.attrs.integer("transA", 0):
@@ -778,6 +1131,12 @@ class _Importer:
         if len(weight) != 2:
             raise self.fail(op, f"its weight has shape {format_shape(weight)}, not 2-D")
         params: tuple[str, ...] = (op.node.input[1],)
+        # On channels last (ConvNeXt's Linear between permutes) it is a 1×1 convolution.
+        entry: dict[str, Any] = (
+            {"conv": {"out_channels": weight[1], "kernel_size": 1}}
+            if op.reads[0] in self.last
+            else {"linear": {"out_features": weight[1]}}
+        )
         output = op.node.output[0]
         adder = self.only_consumer(output)
         others = [] if adder is None else [name for name in adder.input if name != output]
@@ -786,9 +1145,9 @@ class _Importer:
             if bias not in self.data:
                 index = self.producers[adder.output[0]].index
                 self.folded.add(index)
-                linear = {"linear": {"out_features": weight[1]}}
-                return _Layer(linear, (*params, bias), adder.output[0])
-        return _Layer({"linear": {"out_features": weight[1], "bias": False}}, params)
+                return _Layer(entry, (*params, bias), adder.output[0])
+        ((kind, own),) = entry.items()
+        return _Layer({kind: own | {"bias": False}}, params)
 
     def batch_norm(self, op: _Op) -> _Layer:
         # Scale and shift are parameters; the running mean and variance are buffers.
@@ -804,7 +1163,7 @@ class _Importer:
             )
         return _Layer("flatten")
 
-    def reshape(self, op: _Op) -> _Layer:
+    def reshape(self, op: _Op) -> _Layer | None:
         target = integers(self.required(op, 1, "shape"), "its shape")
         size = math.prod(op.shape)
         batches = {0, -1, self.batch or _BATCH} if op.attrs.integer("allowzero", 0) == 0 else {-1}
@@ -814,13 +1173,63 @@ class _Importer:
             and target[0] in batches
             and (target[0] != -1 or target[1] == size)
         )
-        if not flat:
-            raise self.fail(
-                op,
-                f"reshapes {format_shape(op.shape)} (without the batch) to {target}; convcalc "
-                "follows a Reshape only when it flattens to [N, -1]",
-            )
-        return _Layer("flatten")
+        if flat:
+            return _Layer("flatten")
+        shuffle = self.shuffle(op, target)
+        if shuffle is not None:
+            return shuffle
+        if self.reshaped(op, op.node, target) == [self.batch or _BATCH, *op.shape]:
+            self.transparent(op)
+            return None
+        raise self.fail(
+            op,
+            f"reshapes {format_shape(op.shape)} (without the batch) to {target}; convcalc "
+            "follows a Reshape that flattens to [N, -1], one that keeps the shape, and the "
+            "Reshape–Transpose–Reshape of a channel shuffle",
+        )
+
+    def reshaped(self, op: _Op, node: NodeProto, target: list[int]) -> list[int] | None:
+        """The shape, batch first, a Reshape of `op`'s value to `target` gives (ONNX: 0
+        copies the input's size unless allowzero, −1 is what is left), or None."""
+        full = [self.batch or _BATCH, *op.shape]
+        copy = Attributes(node).integer("allowzero", 0) == 0
+        shape = [
+            full[a] if size == 0 and copy and a < len(full) else size
+            for a, size in enumerate(target)
+        ]
+        if shape.count(-1) > 1 or any(size < -1 for size in shape):
+            return None
+        if -1 in shape:
+            known = math.prod(size for size in shape if size != -1)
+            if known == 0 or math.prod(full) % known:
+                return None
+            shape[shape.index(-1)] = math.prod(full) // known
+        return shape if math.prod(shape) == math.prod(full) else None
+
+    def shuffle(self, op: _Op, target: list[int]) -> _Layer | None:
+        """Reshape to [N, g, C/g, …], Transpose of axes 1 and 2, Reshape back: ShuffleNet's
+        channel shuffle, one row."""
+        rank = len(op.shape) + 1
+        split = self.reshaped(op, op.node, target)
+        swap = self.only_consumer(op.node.output[0])
+        if (
+            split is None
+            or len(split) != rank + 1
+            or split[3:] != list(op.shape[1:])
+            or swap is None
+            or swap.op_type != "Transpose"
+            or Attributes(swap).integers("perm", None) != [0, 2, 1, *range(3, rank + 1)]
+        ):
+            return None
+        back = self.only_consumer(swap.output[0])
+        if back is None or back.op_type != "Reshape" or len(back.input) < 2:
+            return None
+        again = integers(self.constants.value(back.input[1], "its shape"), "its shape")
+        if self.reshaped(op, back, again) != [self.batch or _BATCH, *op.shape]:
+            return None
+        for node in (swap, back):
+            self.folded.add(self.producers[node.output[0]].index)
+        return _Layer({"channel_shuffle": {"groups": split[1]}}, output=back.output[0])
 
     def shape(self, op: _Op) -> None:
         """The shape of a computed value, as exporters compute a flattening Reshape's
@@ -828,6 +1237,8 @@ class _Importer:
         import numpy
 
         full = [self.batch or _BATCH, *op.shape]
+        if op.reads[0] in self.last:
+            full = [full[0], *full[2:], full[1]]
         start, end = op.attrs.integer("start", 0), op.attrs.integer("end", len(full))
         self.constants.keep(op.node.output[0], numpy.array(full[start:end], numpy.int64))
 
@@ -983,11 +1394,21 @@ class _Importer:
         return _Layer(_SAME_KIND[op.node.op_type])
 
 
+#: A node's own part of its row's name where it is not the module's (`layer1.0.add`):
+#: the name of the PyTorch function that the operator comes from, where they differ.
+_OWN_PARTS = {
+    "BatchNormalization": "batch_norm",
+    "Concat": "cat",
+    "LayerNormalization": "layer_norm",
+    "ReduceMean": "mean",
+    "ReduceMax": "amax",
+    "GlobalAveragePool": "adaptive_avg_pool",
+    "GlobalMaxPool": "adaptive_max_pool",
+}
+
 #: What to say about operators people often meet.
 _HINTS = {
-    "Mul": " (x·sigmoid(x) is followed, as silu; a product of two computed values or a "
-    "scaling is no convcalc layer)",
-    "Erf": " (GELU written out: export with opset 20 or later for a Gelu node)",
+    "Erf": " (GELU written out is followed as PyTorch's exporter writes it: x/√2, Erf, +1, ·x, ·½)",
 }
 
 #: What a symbolic batch size is in the shapes convcalc computes for `Shape`: a number
@@ -996,6 +1417,39 @@ _BATCH = 2**62 + 1
 
 #: ONNX Pad modes → convcalc's padding_mode of a Conv.
 _PAD_MODES = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+#: ONNX Pad modes → the mode of convcalc's pad layer.
+_PAD_LAYER_MODES = {
+    "constant": "constant",
+    "reflect": "reflect",
+    "edge": "replicate",
+    "wrap": "circular",
+}
+
+#: Operators that read several computed values (the others read one, their first input).
+_SEVERAL_INPUTS = {"Add", "Sum", "Concat", "Mul", "Sub", "Div"}
+
+#: Operators that read channels-last values (what lies between ConvNeXt's permutes).
+_CHANNELS_LAST = {
+    "Transpose",
+    "LayerNormalization",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "Gelu",
+    "Sigmoid",
+    "Tanh",
+    "HardSwish",
+    "HardSigmoid",
+    "LeakyRelu",
+    "Clip",
+    "Dropout",
+    "Identity",
+    "Shape",
+}
 
 _Handler = Callable[[_Importer, _Op], "_Layer | None"]
 
@@ -1021,5 +1475,18 @@ _HANDLERS: dict[str, _Handler] = {
     "Softmax": _Importer.softmax,
     "Gelu": _Importer.gelu,
     "Dropout": _Importer.dropout,
+    "Add": _Importer.add,
+    "Sum": _Importer.add,
+    "Sub": _Importer.subtract,
+    "Mul": _Importer.mul,
+    "Div": _Importer.div,
+    "Concat": _Importer.concat,
+    "ReduceMean": _Importer.reduce,
+    "ReduceMax": _Importer.reduce,
+    "Split": _Importer.split,
+    "Slice": _Importer.slice,
+    "Transpose": _Importer.transpose,
+    "LayerNormalization": _Importer.layer_norm,
+    "HardSigmoid": _Importer.hard_sigmoid,
     **{op_type: _Importer.same_kind for op_type in _SAME_KIND},
 }

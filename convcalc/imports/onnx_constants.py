@@ -50,6 +50,7 @@ __all__ = [
     "Constants",
     "Operation",
     "integers",
+    "module_scope",
     "node_label",
     "operator_name",
     "reals",
@@ -101,9 +102,34 @@ def operator_name(op_type: str) -> str:
 
 def node_label(node: NodeProto, index: int) -> str:
     """A node as messages name it: `node 'Conv_3' (Conv)`, or `node #3 (Conv)` when it
-    has no name."""
+    has no name; with the module it runs in where its name tells it (`node
+    '/layer1/layer1.0/Add' (Add, in module layer1.0)`)."""
     name = shown(node.name) if node.name else f"#{index}"
-    return f"node {name} ({operator_name(node.op_type)})"
+    scope = module_scope(node.name)
+    module = f", in module {shown(scope[0])}" if scope and scope[0] else ""
+    return f"node {name} ({operator_name(node.op_type)}{module})"
+
+
+def module_scope(name: str) -> tuple[str, str] | None:
+    """The qualified name of the module a node runs in, and the node's own part, from
+    the name PyTorch's exporter gives it: `/layer1/layer1.0/conv1/Conv` is
+    (`layer1.0.conv1`, `Conv`); None for a name not written so.
+
+    The exporter writes one part per module, each the module's name in its parent, where
+    a child of a container is written with the container's part before it
+    (`/features/features.1/features.1.0/block/block.0/block.0.0`): a part that extends the
+    one before it by a dot replaces it, any other part goes one level down. Attribute
+    names hold no dot, so the two cannot be confused."""
+    if not name.startswith("/"):
+        return None
+    *parts, own = name[1:].split("/")
+    path = base = last = ""
+    for part in filter(None, parts):
+        if not (last and part.startswith(last + ".")):
+            base = path
+        path = f"{base}.{part}" if base else part
+        last = part
+    return path, own
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,12 +521,19 @@ class Constants:
 
     def shape(self, name: str, what: str) -> tuple[int, ...]:
         """The shape of a constant (a weight), from the file alone where it is written
-        there (an initializer or a `Constant`, through `Identity` nodes), else computed."""
+        there (an initializer or a `Constant`, through `Identity` and `Transpose` nodes,
+        as exporters write a Linear's weight), else computed."""
         source = name
+        perms: list[list[int]] = []  # the Transposes on the way, last first
         while source not in self.initializers and source in self.producers:
             operation = self.producers[source]
-            if operation.node.op_type != "Identity" or not operation.inputs:
+            if operation.node.op_type not in ("Identity", "Transpose") or not operation.inputs:
                 break
+            if operation.node.op_type == "Transpose":
+                perm = Attributes(operation.node).integers("perm", None)
+                if perm is None:
+                    break
+                perms.append(perm)
             source = operation.inputs[0]
         tensor = self.initializers.get(source)
         if tensor is None and source in self.producers:
@@ -518,7 +551,14 @@ class Constants:
             raise ConvcalcError(
                 f"{what} {shown(name)} has shape {list(tensor.dims)}, with a negative size"
             )
-        return tuple(tensor.dims)
+        dims = tuple(tensor.dims)
+        for perm in reversed(perms):
+            if sorted(perm) != list(range(len(dims))):
+                raise ConvcalcError(
+                    f"{what} {shown(name)}: perm {perm} is no permutation of {len(dims)} axes"
+                )
+            dims = tuple(dims[axis] for axis in perm)
+        return dims
 
 
 # -- the operators --------------------------------------------------------------------
@@ -840,7 +880,7 @@ def _cast(node: _Node, inputs: list[Any]) -> list[Any]:
     if dtype.kind in "iu" and data.dtype.kind == "f":
         if not np.isfinite(data).all():
             raise ConvcalcError(f"casts a value that is not finite to {dtype}")
-        data = np.trunc(data).astype(object)  # as C casts: towards zero
+        data = np.asarray(np.trunc(data)).astype(object)  # as C casts: towards zero
     return [_fitted(data, dtype, "it") if dtype.kind in "iu" else data.astype(dtype)]
 
 
@@ -903,6 +943,26 @@ def _extreme(node: _Node, inputs: list[Any]) -> list[Any]:
     for array in arrays[1:]:
         result = pick(result, array)
     return [np.array(result)]
+
+
+@_operator("Clip")
+def _clip(node: _Node, inputs: list[Any]) -> list[Any]:
+    data = _given(inputs, 0, "input")
+    bounds = [_optional(inputs, 1), _optional(inputs, 2)]
+    if node.opset < 11:
+        bounds = [
+            np.array(node.attributes.real(end, 0), data.dtype) if end in node.attributes else None
+            for end in ("min", "max")
+        ]
+    _alike([data, *(bound for bound in bounds if bound is not None)], "iuf")
+    low, high = bounds
+    if any(bound is not None and bound.size != 1 for bound in bounds):
+        raise ConvcalcError("its bounds must be scalars")
+    if low is not None:
+        data = np.maximum(data, low.reshape(()))
+    if high is not None:
+        data = np.minimum(data, high.reshape(()))
+    return [np.array(data)]
 
 
 @_operator("Equal")

@@ -208,7 +208,7 @@ CASES: dict[str, Case] = {
     "no-outputs": (
         lambda tmp: model([node("Relu", ["x"], "y")], outputs=[]),
         "",
-        "the graph has 0 outputs (none)",
+        "the graph has no outputs",
     ),
     "no-graph": (
         lambda tmp: ModelProto(ir_version=8),

@@ -377,7 +377,7 @@ def chain_error(nodes: Sequence[Any], initializers: dict[str, Any], wanted: str 
         (
             [helper.make_node("Sin", ["a"], ["t"], name="s")],
             {"a": f32(0)},
-            "node 's' (Sin): convcalc computes constants with Abs, Add, Cast, Ceil, Concat",
+            "node 's' (Sin): convcalc computes constants with Abs, Add, Cast, Ceil, Clip, Concat",
         ),
         (
             [helper.make_node("Relu", ["a"], ["t"], name="r", domain="com.example")],
