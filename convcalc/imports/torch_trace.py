@@ -870,11 +870,18 @@ def _linear(recorder: _Recorder, call: _Call, index: int) -> None:
     recorder.row(call, "linear", params, x, call.result, uses=(weight, bias))
 
 
-def _norm_params(recorder: _Recorder, call: _Call, weight: Any, bias: Any) -> tuple[Any, ...]:
+def _normalised(
+    recorder: _Recorder, call: _Call, names: tuple[str, ...]
+) -> tuple[dict[str, Any], _Value, Any, Any]:
+    """A normalisation's arguments by name (`names`: its signature), its input, and its
+    weight and bias, each a parameter or None."""
+    args = dict(zip(names, call.args, strict=False)) | call.kwargs
+    x = recorder.value(call, args["input"])
+    weight, bias = args.get("weight"), args.get("bias")
     for value in (weight, bias):
         if value is not None and not isinstance(value, _Param):
             raise recorder.fail(call.module, call.name, "its weight or bias is not a parameter")
-    return weight, bias
+    return args, x, weight, bias
 
 
 def _eps(args: dict[str, Any]) -> dict[str, Any]:
@@ -883,20 +890,12 @@ def _eps(args: dict[str, Any]) -> dict[str, Any]:
     return {} if eps == 1e-5 else {"eps": eps}
 
 
+_STATISTICS = ("input", "running_mean", "running_var", "weight", "bias")
+
+
 def _batch_norm(recorder: _Recorder, call: _Call, index: int) -> None:
-    names = (
-        "input",
-        "running_mean",
-        "running_var",
-        "weight",
-        "bias",
-        "training",
-        "momentum",
-        "eps",
-    )
-    args = dict(zip(names, call.args, strict=False)) | call.kwargs
-    x = recorder.value(call, args["input"])
-    weight, bias = _norm_params(recorder, call, args.get("weight"), args.get("bias"))
+    names = (*_STATISTICS, "training", "momentum", "eps")
+    args, x, weight, bias = _normalised(recorder, call, names)
     if args.get("training") or args.get("running_mean") is None:
         raise recorder.fail(
             call.module,
@@ -914,9 +913,7 @@ def _batch_norm(recorder: _Recorder, call: _Call, index: int) -> None:
 
 def _group_norm(recorder: _Recorder, call: _Call, index: int) -> None:
     names = ("input", "num_groups", "weight", "bias", "eps")
-    args = dict(zip(names, call.args, strict=False)) | call.kwargs
-    x = recorder.value(call, args["input"])
-    weight, bias = _norm_params(recorder, call, args.get("weight"), args.get("bias"))
+    args, x, weight, bias = _normalised(recorder, call, names)
     params = {"num_groups": args["num_groups"], **_eps(args)}
     if weight is None and bias is None:
         params["affine"] = False
@@ -924,19 +921,8 @@ def _group_norm(recorder: _Recorder, call: _Call, index: int) -> None:
 
 
 def _instance_norm(recorder: _Recorder, call: _Call, index: int) -> None:
-    names = (
-        "input",
-        "running_mean",
-        "running_var",
-        "weight",
-        "bias",
-        "use_input_stats",
-        "momentum",
-        "eps",
-    )
-    args = dict(zip(names, call.args, strict=False)) | call.kwargs
-    x = recorder.value(call, args["input"])
-    weight, bias = _norm_params(recorder, call, args.get("weight"), args.get("bias"))
+    names = (*_STATISTICS, "use_input_stats", "momentum", "eps")
+    args, x, weight, bias = _normalised(recorder, call, names)
     params: dict[str, Any] = _eps(args)
     if weight is not None:
         params["affine"] = True
@@ -947,9 +933,7 @@ def _instance_norm(recorder: _Recorder, call: _Call, index: int) -> None:
 
 def _layer_norm(recorder: _Recorder, call: _Call, index: int) -> None:
     names = ("input", "normalized_shape", "weight", "bias", "eps")
-    args = dict(zip(names, call.args, strict=False)) | call.kwargs
-    x = recorder.value(call, args["input"])
-    weight, bias = _norm_params(recorder, call, args.get("weight"), args.get("bias"))
+    args, x, weight, bias = _normalised(recorder, call, names)
     normalized = tuple(args["normalized_shape"])
     if normalized != (x.shape[0],) or (not x.last and len(x.shape) != 1):
         raise recorder.fail(
