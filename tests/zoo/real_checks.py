@@ -168,12 +168,13 @@ def check_macs(analysis: Analysis, module: nn.Module, input_shape: tuple[int, ..
 
 
 def check_fields_by_gradients(analysis: Analysis, module: nn.Module, *, thin: bool = True) -> None:
-    """The fields and global context of a sample of the rows named after a module's call
+    """The fields and global context of a sample of the rows that are a module's call
     (the first, `FIELD_ROWS` evenly spread, the last with a field, and the very last), at
     a few units each, against gradients on a linear twin (`thin`: one that sums channels,
-    for networks that neither slice nor shuffle them; see twin.py)."""
-    modules = dict(module.named_modules())
-    named = [row for row in analysis.rows if call_of(module, row.qualified_name)[0] in modules]
+    for networks that neither slice nor shuffle them; see twin.py). A row is a call's when
+    it bears the call's name and its shape: not a call that works channels last."""
+    calls = module_shapes(module, analysis.input_shape)
+    named = [row for row in analysis.rows if calls.get(row.qualified_name) == row.output_shape]
     with_field = [row for row in named if row.fields is not None]
     picked = dict.fromkeys(
         row.qualified_name for row in [*sample(with_field, FIELD_ROWS), named[-1]]

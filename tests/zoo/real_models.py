@@ -9,7 +9,9 @@ what imports. Which models the importer is expected to refuse, and why, is `REFU
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -221,27 +223,41 @@ PENDING = frozenset({
 
 def build(model: RealModel, library: Any) -> Any:
     """The model's module with random weights (weights=None), in eval mode, on the CPU,
-    its parameters and buffers not initialised: nothing convcalc or the checks compute
-    reads their values, and a random initialisation of the largest takes seconds.
+    its parameters not initialised: nothing convcalc or the checks compute reads their
+    values, and a random initialisation of the largest takes seconds and gigabytes.
     `library` is the imported torchvision or timm."""
-    import torch
 
-    def make() -> Any:
-        with warnings.catch_warnings():
-            # googlenet and inception_v3 warn that their initialisation will change.
-            warnings.simplefilter("ignore", FutureWarning)
-            if model.library == "timm":
-                return library.create_model(model.name, pretrained=False)
+    with warnings.catch_warnings(), _parameters_on_meta():
+        # googlenet and inception_v3 warn that their initialisation will change.
+        warnings.simplefilter("ignore", FutureWarning)
+        if model.library == "timm":
+            module = library.create_model(model.name, pretrained=False)
+        else:
             extra = {"weights_backbone": None} if _segmentation(model.name) else {}
-            return library.models.get_model(model.name, weights=None, **extra)
-
-    if model.name.startswith("regnet_"):
-        # torchvision's RegNet builders compute the widths with tensors, which the meta
-        # device cannot read back: these are built on the CPU.
-        return make().eval()
-    with torch.device("meta"):
-        module = make()
+            module = library.models.get_model(model.name, weights=None, **extra)
     return module.to_empty(device="cpu").eval()
+
+
+@contextlib.contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Every parameter a module registers moves to the meta device at once, so that
+    initialising it costs nothing. (Building under `torch.device("meta")` would do more:
+    it would put every tensor there, and torchvision's RegNet builders compute their
+    widths with tensors they read back.)"""
+    from torch import nn
+
+    register = nn.Module.register_parameter
+
+    def on_meta(module: nn.Module, name: str, parameter: nn.Parameter | None) -> None:
+        if parameter is not None and parameter.device.type != "meta":
+            parameter = nn.Parameter(parameter.to("meta"), parameter.requires_grad)
+        register(module, name, parameter)
+
+    nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
 def _segmentation(name: str) -> bool:
