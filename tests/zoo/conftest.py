@@ -10,21 +10,26 @@ from typing import Any
 import pytest
 
 
-@pytest.fixture(scope="session")
-def torchvision() -> Any:
-    """torchvision, or a clean skip without torch.
+def without_meta_registrations() -> None:
+    """Lets `import torchvision` succeed beside the CPU build of torch.
 
     The torchvision wheel that installs beside the CPU build of torch on these machines
     is a CUDA build: its `torchvision._meta_registrations` registers kernels for
     operators this torch lacks, and `import torchvision` fails with "operator
     torchvision::nms does not exist". The models are pure Python and need none of
     them, so an empty module in its place lets them load. This is the one place that
-    does it.
+    does it (tests/zoo/survey.py, outside pytest, calls it too).
     """
-    pytest.importorskip("torch")
     if "torchvision" not in sys.modules:
         name = "torchvision._meta_registrations"
         sys.modules.setdefault(name, types.ModuleType(name))
+
+
+@pytest.fixture(scope="session")
+def torchvision() -> Any:
+    """torchvision (see `without_meta_registrations`), or a clean skip without torch."""
+    pytest.importorskip("torch")
+    without_meta_registrations()
     return pytest.importorskip("torchvision")
 
 

@@ -19,12 +19,12 @@ a functional call: max pools average the same window, norms, activations, dropou
 softmax over the channels are identities, sigmoid-like gates keep their positive value.
 The gradient of one output unit is then nonzero exactly on the input positions it sees.
 Every call that reads its whole input at once, as convcalc sees it (an adaptive pooling
-to 1, or a flattening of spatial axes), hands its output on as a new leaf: the gradient
-with respect to the input stops there (the local field, SPEC §6.5), and the gradient
-with respect to the leaf tells whether the unit reads that summary, which is global
-context if the summary itself sees every input position. Gradients are cut back to 0 or
-1 after every call, so that neither deep products of weights nor long chains of averages
-leave float32's range.
+to 1, a mean over every spatial axis, or a flattening of spatial axes), hands its output
+on as a new leaf: the gradient with respect to the input stops there (the local field,
+SPEC §6.5), and the gradient with respect to the leaf tells whether the unit reads that
+summary, which is global context if the summary itself sees every input position.
+Gradients are cut back to 0 or 1 after every call, so that neither deep products of
+weights nor long chains of averages leave float32's range.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ __all__ = [
     "linear_twin",
     "measure",
     "module_macs",
+    "module_shapes",
     "sample",
     "units",
 ]
@@ -127,6 +128,12 @@ def module_macs(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, in
     return {
         name: macs for name, macs in _calls(module, input_shape, _macs).items() if macs is not None
     }
+
+
+def module_shapes(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """The output shape (without the batch) of every call of a submodule, by call name,
+    on the meta device (the module is moved there)."""
+    return _calls(module, input_shape, lambda _, __, output: tuple(output.shape[1:]))
 
 
 def _macs(sub: nn.Module, x: torch.Tensor, output: torch.Tensor) -> int | None:
@@ -245,6 +252,10 @@ _ADAPTIVE = {
     functional.adaptive_avg_pool3d: functional.adaptive_avg_pool3d,
 }
 
+# Means: one over every spatial axis is a global pooling (timm's squeeze-and-excitation
+# gates, ShuffleNetV2's and MNASNet's heads).
+_MEANS = frozenset({torch.mean, torch.Tensor.mean})
+
 # Reshapes: one that makes a tensor with spatial axes flat reads its whole input at once.
 _FLATTENS = frozenset({
     torch.flatten, torch.reshape, torch.Tensor.flatten, torch.Tensor.reshape, torch.Tensor.view,
@@ -282,6 +293,10 @@ class _Linear(TorchFunctionMode):
             output = _ADAPTIVE[func](*args, **kwargs)
             if all(size == 1 for size in output.shape[2:]):  # a global pooling
                 output = self._hold(output)
+        elif func in _MEANS:
+            output = func(*args, **kwargs)
+            if _spatial(args, kwargs):
+                output = self._hold(output)
         elif func in _FLATTENS:
             output = func(*args, **kwargs)
             if args[0].dim() > 2 and output.dim() == 2:
@@ -300,8 +315,18 @@ class _Linear(TorchFunctionMode):
         return leaf
 
 
+def _spatial(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether `torch.mean(input, dim, ...)` reduces every spatial axis of its input (all
+    but the first two), and those alone."""
+    input, dim = args[0], _dim(args, kwargs)
+    if input.dim() <= 2 or dim is None:
+        return False
+    dims = {d % input.dim() for d in ((dim,) if isinstance(dim, int) else dim)}
+    return dims == set(range(2, input.dim()))
+
+
 def _dim(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
-    """The `dim` of `functional.softmax(input, dim, ...)`."""
+    """The `dim` of `functional.softmax(input, dim, ...)` or `torch.mean(input, dim, ...)`."""
     return args[1] if len(args) > 1 else kwargs.get("dim")
 
 
