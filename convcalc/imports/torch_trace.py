@@ -332,6 +332,7 @@ class _Made:
     call: int  # which call of that module
     op: str
     auxiliary: bool  # a pad before a convolution, a gain after it: not the module's row
+    params: frozenset[str]  # the parameters it uses
 
 
 @dataclass
@@ -350,6 +351,8 @@ class _Recorder:
     failed: tuple[BaseException, str] | None = None
     count: int = 0
     shapes: dict[str, Shape] = field(default_factory=dict)  # each value's, in order
+    # What each module call returned, where it is a graph value: (module, call) → value.
+    returned: dict[tuple[str, int], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.params = {id(p): name for name, p in self.root.named_parameters()}
@@ -417,7 +420,10 @@ class _Recorder:
             name = self.stack[-1][0]
             self.failed = (error, f"{name} ({type(module).__name__})" if name else "")
         if self.stack:
-            self.stack.pop()
+            key = self.stack.pop()
+            found = self.live.get(id(result))
+            if found is not None:
+                self.returned[key] = found[1]
 
     def record(self, func: Any, args: Any, kwargs: dict[str, Any], result: Any) -> None:
         if self.error is not None:
@@ -578,6 +584,7 @@ class _Recorder:
                 index,
                 op or call.op,
                 auxiliary,
+                names,
             )
         )
         value = _Value(node_id, output, last)
@@ -642,19 +649,33 @@ class _Recorder:
         return document
 
     def named(self) -> list[Node]:
-        """The nodes with their names: a leaf module's one row is named as the module
-        (`layer1.0.conv1`); other rows by the module that made them and the operation
-        (`layer1.0.add`); graph_document makes repeated ones unique (`relu_1`)."""
+        """The nodes with their names (graph_document makes repeated ones unique:
+        `relu_1`):
+
+        - a module's one row (besides a pad or gain around it) is named as the module
+          (`layer1.0.conv1`), if the module holds no others or the row has its
+          parameters (timm's BatchNormAct2d: `bn1`), and gives the module's output shape;
+        - a row with the parameters of the module that makes it, among other rows, by
+          the parameter (ConvNeXt's `features.1.0.layer_scale`, a gain's `conv1.gain`);
+        - others by the module and the operation (`layer1.0.add`)."""
         groups: dict[tuple[str, int], list[_Made]] = {}
         for made in self.made:
             groups.setdefault((made.module, made.call), []).append(made)
         leaves = {name for key, name in self.modules.items() if key in self.leaves}
         nodes = []
         for made in self.made:
-            group = groups[(made.module, made.call)]
-            main = [m for m in group if not m.auxiliary]
-            if made.module and made.module in leaves and main == [made]:
+            key = (made.module, made.call)
+            main = [m for m in groups[key] if not m.auxiliary]
+            owners = {name.rpartition(".")[0] for name in made.params}
+            owned = bool(made.module) and owners == {made.module}
+            returned = self.returned.get(key)
+            fits = not isinstance(returned, _Value | _Pending) or (
+                isinstance(returned, _Value) and returned.shape == self.shapes[made.node.output]
+            )
+            if made.module and main == [made] and fits and (made.module in leaves or owned):
                 name = made.module
+            elif owned and len(made.params) == 1:
+                (name,) = made.params
             else:
                 name = f"{made.module}.{made.op}" if made.module else made.op
             node = made.node

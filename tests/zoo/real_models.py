@@ -3,8 +3,7 @@ segmentation and video CNN of torchvision 0.28, and one small model of each of 4
 families; each with an input small enough to be quick and valid for the model.
 
 `test_real_import.py` checks every import against the module itself; `survey.py` counts
-what imports. Which models the importer is expected to refuse, and why, is `REFUSED`;
-`PENDING` is what still fails although the issue expects it to import.
+what imports. Which models the importer is expected to refuse, and why, is `REFUSED`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import Any, NamedTuple
 __all__ = [
     "EXCLUDED",
     "MODELS",
-    "PENDING",
     "REFUSED",
     "TIMM",
     "TORCHVISION",
@@ -169,58 +167,7 @@ MODELS = TORCHVISION + TIMM
 REFUSED = {
     "timm.ecaresnet26t": "ECA's gate is a 1-D convolution across the channels of a pooled "
     "vector: a convolution over the channel axis",
-    "timm.skresnet18": "selective kernel attention: a softmax across stacked branches, "
-    "then their weighted sum",
-    "timm.resnest14d": "split attention: a softmax across the radix groups of a pooled "
-    "vector, then their weighted sum",
 }
-
-#: Models the issue expects to import that do not yet, with the torch.fx importer of
-#: d2f16e4 (66 of torchvision's, 37 of timm's; `python -m tests.zoo.survey` says why):
-#: `test_real_import.py` marks them as expected failures, strictly, so that each one
-#: that comes to pass every check must leave this set.
-PENDING = frozenset({
-    "timm.convnext_atto", "timm.cs3darknet_s", "timm.cspdarknet53", "timm.cspresnet50",
-    "timm.darknet17", "timm.densenet121", "timm.dla34", "timm.dpn48b",
-    "timm.efficientnet_b0", "timm.ese_vovnet19b_dw", "timm.fbnetc_100", "timm.gernet_s",
-    "timm.ghostnet_100", "timm.hardcorenas_a", "timm.hrnet_w18_small",
-    "timm.inception_v3", "timm.lcnet_050", "timm.mixnet_s", "timm.mnasnet_small",
-    "timm.mobilenetv3_small_100", "timm.mobilenetv4_conv_small", "timm.nf_resnet26",
-    "timm.nfnet_l0", "timm.regnetx_002", "timm.regnety_002", "timm.repvgg_a0",
-    "timm.res2net50_14w_8s", "timm.resnet18", "timm.resnet18d", "timm.resnext50_32x4d",
-    "timm.rexnet_100", "timm.selecsls42b", "timm.seresnet18", "timm.seresnext26d_32x4d",
-    "timm.tf_efficientnet_b0", "timm.tinynet_e", "timm.xception41",
-    "torchvision.convnext_base", "torchvision.convnext_large",
-    "torchvision.convnext_small", "torchvision.convnext_tiny",
-    "torchvision.deeplabv3_mobilenet_v3_large", "torchvision.deeplabv3_resnet101",
-    "torchvision.deeplabv3_resnet50", "torchvision.densenet121",
-    "torchvision.densenet161", "torchvision.densenet169", "torchvision.densenet201",
-    "torchvision.efficientnet_b0", "torchvision.efficientnet_b1",
-    "torchvision.efficientnet_b2", "torchvision.efficientnet_b3",
-    "torchvision.efficientnet_b4", "torchvision.efficientnet_b5",
-    "torchvision.efficientnet_b6", "torchvision.efficientnet_b7",
-    "torchvision.efficientnet_v2_l", "torchvision.efficientnet_v2_m",
-    "torchvision.efficientnet_v2_s", "torchvision.fcn_resnet101",
-    "torchvision.fcn_resnet50", "torchvision.googlenet", "torchvision.inception_v3",
-    "torchvision.lraspp_mobilenet_v3_large", "torchvision.mc3_18",
-    "torchvision.mnasnet0_5", "torchvision.mnasnet0_75", "torchvision.mnasnet1_0",
-    "torchvision.mnasnet1_3", "torchvision.mobilenet_v2",
-    "torchvision.mobilenet_v3_large", "torchvision.mobilenet_v3_small",
-    "torchvision.r2plus1d_18", "torchvision.r3d_18", "torchvision.regnet_x_16gf",
-    "torchvision.regnet_x_1_6gf", "torchvision.regnet_x_32gf",
-    "torchvision.regnet_x_3_2gf", "torchvision.regnet_x_400mf",
-    "torchvision.regnet_x_800mf", "torchvision.regnet_x_8gf",
-    "torchvision.regnet_y_128gf", "torchvision.regnet_y_16gf",
-    "torchvision.regnet_y_1_6gf", "torchvision.regnet_y_32gf",
-    "torchvision.regnet_y_3_2gf", "torchvision.regnet_y_400mf",
-    "torchvision.regnet_y_800mf", "torchvision.regnet_y_8gf", "torchvision.resnet101",
-    "torchvision.resnet152", "torchvision.resnet18", "torchvision.resnet34",
-    "torchvision.resnet50", "torchvision.resnext101_32x8d",
-    "torchvision.resnext101_64x4d", "torchvision.resnext50_32x4d",
-    "torchvision.shufflenet_v2_x0_5", "torchvision.shufflenet_v2_x1_0",
-    "torchvision.shufflenet_v2_x1_5", "torchvision.shufflenet_v2_x2_0",
-    "torchvision.wide_resnet101_2", "torchvision.wide_resnet50_2"
-})  # fmt: skip
 
 
 def build(model: RealModel, library: Any) -> Any:

@@ -4,14 +4,8 @@ through `convcalc.from_torch` (weights=None, eval), checked against their own mo
 against FlopCounterMode, and fields by gradients for a sample. The models convcalc
 is expected to refuse must be refused with one clean line.
 
-The models in `PENDING` do not import yet: they are expected failures, strictly, so that
-each one the importer comes to read must leave that set and pass every check.
-
-Time, on 2 cores shared with other work (load 6 to 7): with the torch.fx importer the
-whole file takes 65 to 90 s, the survey 48 s (its checks about 0.1 s a model, on the meta
-device); torch.export of all 118 modules takes 252 s more (190 s for torchvision's, 63 s
-for timm's; EfficientNet-V2-L 8.3 s, DenseNet-161 7.0 s, EfficientNet-B7 6.7 s), of which
-the `slow` models are 57 s.
+The `slow` models are those that take longest (EfficientNet-B5 to B7 and V2, the larger
+DenseNets, S3D at its smallest input of 3×16×224×224); CI runs them too.
 """
 
 from __future__ import annotations
@@ -28,7 +22,6 @@ from convcalc.analysis.analyze import Analysis
 from tests.zoo.real_models import (
     EXCLUDED,
     MODELS,
-    PENDING,
     REFUSED,
     TIMM,
     TORCHVISION,
@@ -58,8 +51,6 @@ BY_ID = {model.id: model for model in MODELS}
 
 def _param(model: RealModel) -> Any:
     marks = [pytest.mark.slow] if model.slow else []
-    if model.id in PENDING:
-        marks.append(pytest.mark.xfail(strict=True, reason="issue 12: not imported yet"))
     return pytest.param(model, marks=marks, id=model.id)
 
 
@@ -117,7 +108,7 @@ def test_the_timm_list_is_one_model_per_family(timm: Any) -> None:
 
 
 def test_the_expectations_name_listed_models() -> None:
-    assert REFUSED.keys() <= BY_ID.keys() and BY_ID.keys() >= PENDING
+    assert REFUSED.keys() <= BY_ID.keys()
     assert FIELDS.keys() <= BY_ID.keys() - REFUSED.keys()
     # Issue 12 allows at most 3 of torchvision's models and 4 of timm's to be refused.
     assert sum(BY_ID[name].library == "torchvision" for name in REFUSED) <= 3
