@@ -165,6 +165,11 @@ def test_dir_lists_the_public_api() -> None:
     listed = dir(convcalc)
     assert {"analyze", "load", "Analysis", "Conv", "from_torch"} <= set(listed)
     assert listed == sorted(convcalc.__all__)
+    # Every kind of layer, by its class.
+    from convcalc.model.layers import KINDS
+
+    assert {cls.__name__ for cls in KINDS.values()} <= set(listed)
+    assert all(getattr(convcalc, cls.__name__) is cls for cls in KINDS.values())
 
 
 def test_fields_are_plain_ints_where_whole_and_the_repr_is_short() -> None:
