@@ -982,7 +982,8 @@ def test_timm_batch_norm_act() -> None:
     result = checked(nn.Sequential(nn.Conv2d(3, 8, 3), BatchNormAct2d(8)), (3, 6, 5))
     assert table(result) == [
         ("0", "conv", (8, 4, 3), 224),
-        ("1.batch_norm", "batch_norm", (8, 4, 3), 16),
+        # The row with the module's own parameters carries the module's name.
+        ("1", "batch_norm", (8, 4, 3), 16),
         ("1.act", "relu", (8, 4, 3), 0),
     ]
 
