@@ -1069,10 +1069,10 @@ def _pad(recorder: _Recorder, call: _Call, index: int) -> None:
     arguments: dict[str, Any] = {"padding": list(args["pad"])}
     if mode == "constant":
         arguments["value"] = args["value"] or 0.0
-    value = _translated(recorder, call, module, arguments, x)
+    _translated(recorder, call, module, arguments, x)
+    # Before a convolution (TF "same" padding), the module's own row is the convolution.
     recorder.made[-1].op = "pad"
     recorder.made[-1].auxiliary = True
-    del value
 
 
 def _same(recorder: _Recorder, call: _Call, index: int) -> None:
@@ -1094,10 +1094,9 @@ def _reshape(recorder: _Recorder, call: _Call, index: int) -> None:
     else:
         base, groups, swapped = value, 0, False
     if groups and swapped and real == base.shape:
-        shuffled = recorder.row(
+        recorder.row(
             call, "channel_shuffle", {"groups": groups}, base, call.result, op="channel_shuffle"
         )
-        del shuffled
         return
     if (
         not groups
