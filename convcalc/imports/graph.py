@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcalc.errors import ConvcalcError
+from convcalc.model.network import INPUT_NAME
 
-__all__ = ["INPUT_NAME", "MERGES", "Node", "graph_document"]
+__all__ = ["MERGES", "Node", "graph_document"]
 
 #: The entries of merge nodes.
 MERGES = ("add", "concat", "mul")
-
-#: What a node's `from` says to read the model's input (SPEC §6.3).
-INPUT_NAME = "input"
 
 
 @dataclass(frozen=True)

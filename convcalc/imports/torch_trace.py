@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convcalc.errors import ConvcalcError, Where
-from convcalc.imports.graph import Node, graph_document
+from convcalc.imports.graph import MERGES, Node, graph_document
 from convcalc.imports.torch_modules import MODULES, REQUIRED, bind, translate
 from convcalc.model.layers import Shape, format_shape
 from convcalc.model.params import describe
@@ -537,7 +537,7 @@ class _Recorder:
         inputs = x if isinstance(x, tuple) else (x,)
         shapes = [v.shape for v in inputs]
         names = frozenset().union(*(p.names for p in uses if p is not None))
-        if kind in ("add", "concat", "mul"):
+        if kind in MERGES:
             output = _merged(kind, shapes)
             counted = 0
             entry: Any = kind
@@ -755,8 +755,6 @@ def _layer(recorder: _Recorder, call: _Call, index: int) -> None:
         arguments = bind(spec, args[1:], kwargs, order)
     except ConvcalcError as error:
         raise recorder.fail(call.module, call.name, error.message) from None
-    if arguments.get("training") and module_name.startswith("Dropout"):
-        pass  # the module runs in eval mode; F.dropout(training=True) is its own choice
     for name, default in order:
         if name not in spec.names() and name not in _IGNORED and arguments[name] != default:
             raise recorder.fail(
